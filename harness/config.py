@@ -1,0 +1,296 @@
+"""The typed, validated, frozen configuration of one trial.
+
+A trial's configuration is a flat mapping of keys to scalars. Model and loss
+options use dotted keys (``model.blocks``, ``loss.beta``) so that a Ray Tune
+search space, a ``--set`` override and a records.csv column all name a
+setting the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, get_args, get_origin, get_type_hints
+
+from harness.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
+IMBALANCE_PROFILES = ("none", "exp", "step")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+# Keys that choose where and how fast a trial runs, not what it computes:
+# they stay out of the seed so a CPU and a GPU run of one config share a seed.
+RUNTIME_KEYS = frozenset(
+    {"device", "precision", "channels_last", "compile", "deterministic", "eval_batch_size"}
+)
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    dataset: str = "digits"
+    model: str = "mlp"
+    loss: str = "ce"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    milestones: tuple[int, ...] = ()
+    lr_decay: float = 0.1
+    crop_padding: int = 0
+    flip: bool = False
+    imbalance: str = "none"
+    imbalance_factor: float = 1.0
+    label_noise: float = 0.0
+    train_limit: int = 0
+    test_limit: int = 0
+    data_seed: int = 0
+    repeat: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    deterministic: bool = False
+    eval_batch_size: int = 1024
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    loss_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Freeze the option mappings too, so a config can't change after validation.
+        object.__setattr__(self, "model_options", types.MappingProxyType(dict(self.model_options)))
+        object.__setattr__(self, "loss_options", types.MappingProxyType(dict(self.loss_options)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
+        """Build a config from a flat mapping, rejecting unknown keys and bad values."""
+        return build_config(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat form: plain fields plus ``model.*`` and ``loss.*`` keys."""
+        flat: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("model_options", "loss_options"):
+                continue
+            value = getattr(self, f.name)
+            flat[f.name] = list(value) if isinstance(value, tuple) else value
+        for key, value in sorted(self.model_options.items()):
+            flat[f"model.{key}"] = list(value) if isinstance(value, tuple) else value
+        for key, value in sorted(self.loss_options.items()):
+            flat[f"loss.{key}"] = list(value) if isinstance(value, tuple) else value
+        return flat
+
+    def replace(self, **changes: Any) -> TrialConfig:
+        merged = self.to_dict()
+        merged.update(changes)
+        return build_config(merged)
+
+    def semantic_dict(self) -> dict[str, Any]:
+        """What the trial computes: the flat config without runtime-only keys."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_KEYS}
+
+    def config_hash(self, include_repeat: bool = False) -> str:
+        """A short stable hash of what the trial computes (repeat excluded by default)."""
+        semantic = self.semantic_dict()
+        if not include_repeat:
+            semantic.pop("repeat")
+        blob = json.dumps(semantic, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def derived_seed(self) -> int:
+        """The trial's seed: a hash of the config plus the repeat index, never global state."""
+        digest = hashlib.sha256(f"{self.config_hash()}:{self.repeat}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+_PLAIN_FIELDS = {f.name: f for f in fields(TrialConfig) if f.name not in ("model_options", "loss_options")}
+_HINTS = get_type_hints(TrialConfig)
+
+
+def valid_keys() -> list[str]:
+    return sorted(_PLAIN_FIELDS) + ["model.<option>", "loss.<option>"]
+
+
+def coerce(key: str, value: Any, expected: Any) -> Any:
+    """Convert a value (possibly a command-line string) to the expected type, or raise."""
+    origin = get_origin(expected)
+    if origin is tuple:
+        (item_type, _) = get_args(expected)
+        if isinstance(value, str):
+            parts = [p for p in value.replace("[", "").replace("]", "").split(",") if p.strip()]
+        elif isinstance(value, Iterable):
+            parts = list(value)
+        else:
+            parts = [value]
+        return tuple(coerce(key, p, item_type) for p in parts)
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if expected is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if expected is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if expected is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def coerce_option(key: str, value: Any, default: Any) -> Any:
+    """Coerce a model or loss option to the type of its default value."""
+    if isinstance(value, str) and value.lower() in ("none", "null"):
+        return None
+    if default is None:
+        # An option that defaults to None takes numbers or strings as given.
+        if isinstance(value, str):
+            for kind in (int, float):
+                try:
+                    return kind(value)
+                except ValueError:
+                    continue
+        return value
+    if isinstance(default, tuple):
+        item = type(default[0]) if default else int
+        return coerce(key, value, tuple[item, ...])
+    if isinstance(default, bool):
+        return coerce(key, value, bool)
+    if isinstance(default, int):
+        return coerce(key, value, int)
+    if isinstance(default, float):
+        return coerce(key, value, float)
+    return coerce(key, value, str)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _choice(key: str, value: str, choices: Iterable[str]) -> None:
+    choices = list(choices)
+    _check(value in choices, f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def build_config(values: Mapping[str, Any]) -> TrialConfig:
+    """Validate a flat mapping into a TrialConfig before any work starts."""
+    from harness.data import list_datasets
+    from harness.losses import list_losses, loss_options
+    from harness.models import list_models, model_options
+
+    plain: dict[str, Any] = {}
+    model_opts: dict[str, Any] = {}
+    loss_opts: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in values.items():
+        if key.startswith("model."):
+            model_opts[key.removeprefix("model.")] = value
+        elif key.startswith("loss."):
+            loss_opts[key.removeprefix("loss.")] = value
+        elif key in _PLAIN_FIELDS:
+            plain[key] = coerce(key, value, _HINTS[key])
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s): {', '.join(sorted(unknown))}. "
+            f"Valid keys: {', '.join(valid_keys())}"
+        )
+
+    config = TrialConfig(**plain)
+    _choice("dataset", config.dataset, list_datasets())
+    _choice("model", config.model, list_models())
+    _choice("loss", config.loss, list_losses())
+    _choice("optimizer", config.optimizer, OPTIMIZERS)
+    _choice("schedule", config.schedule, SCHEDULES)
+    _choice("imbalance", config.imbalance, IMBALANCE_PROFILES)
+    _choice("device", config.device, DEVICES)
+    _choice("precision", config.precision, PRECISIONS)
+    _check(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
+    _check(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
+    _check(config.eval_batch_size >= 1, "eval_batch_size must be >= 1")
+    _check(config.lr > 0, f"lr must be > 0, got {config.lr}")
+    _check(0 <= config.momentum < 1, f"momentum must be in [0, 1), got {config.momentum}")
+    _check(config.weight_decay >= 0, f"weight_decay must be >= 0, got {config.weight_decay}")
+    _check(
+        0 <= config.warmup_epochs < config.epochs or config.warmup_epochs == 0,
+        f"warmup_epochs must be in [0, epochs), got {config.warmup_epochs}",
+    )
+    _check(
+        all(0 < m < config.epochs for m in config.milestones)
+        and list(config.milestones) == sorted(set(config.milestones)),
+        f"milestones must be increasing epochs inside (0, {config.epochs}), got {list(config.milestones)}",
+    )
+    _check(config.schedule != "multistep" or bool(config.milestones), "schedule=multistep needs milestones, e.g. milestones=160,180")
+    _check(0 < config.lr_decay <= 1, f"lr_decay must be in (0, 1], got {config.lr_decay}")
+    _check(config.crop_padding >= 0, f"crop_padding must be >= 0, got {config.crop_padding}")
+    _check(config.imbalance_factor >= 1, f"imbalance_factor must be >= 1, got {config.imbalance_factor}")
+    _check(0 <= config.label_noise <= 1, f"label_noise must be in [0, 1], got {config.label_noise}")
+    _check(config.train_limit >= 0, f"train_limit must be >= 0 (0 = all), got {config.train_limit}")
+    _check(config.test_limit >= 0, f"test_limit must be >= 0 (0 = all), got {config.test_limit}")
+    _check(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
+
+    model_defaults = model_options(config.model)
+    _reject_unknown_options("model", config.model, model_opts, model_defaults)
+    loss_defaults = loss_options(config.loss)
+    _reject_unknown_options("loss", config.loss, loss_opts, loss_defaults)
+    model_opts = {k: coerce_option(f"model.{k}", v, model_defaults[k]) for k, v in model_opts.items()}
+    loss_opts = {k: coerce_option(f"loss.{k}", v, loss_defaults[k]) for k, v in loss_opts.items()}
+    return dataclasses.replace(config, model_options=model_opts, loss_options=loss_opts)
+
+
+def _reject_unknown_options(kind: str, name: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        valid = ", ".join(f"{kind}.{k}" for k in sorted(defaults)) or "(none)"
+        raise ConfigError(
+            f"unknown option(s) for {kind} {name!r}: {', '.join(f'{kind}.{k}' for k in unknown)}. "
+            f"Valid options: {valid}"
+        )
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """Turn ``key=value`` strings from the command line into a mapping."""
+    parsed: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed

@@ -1,0 +1,35 @@
+"""Datasets as uint8 tensors, seeded split transforms and on-device batching."""
+
+from harness.data.batching import DeviceBatches, eval_batches, normalize, pixel_stats
+from harness.data.cache import resolve_cache_dir
+from harness.data.sources import (
+    list_datasets,
+    load_dataset,
+    register_dataset,
+    resolve_data_root,
+)
+from harness.data.transforms import (
+    corrupt_labels,
+    long_tail_counts,
+    long_tail_indices,
+    subset_indices,
+)
+from harness.data.types import ImageDataset, ImageSplit
+
+__all__ = [
+    "DeviceBatches",
+    "ImageDataset",
+    "ImageSplit",
+    "corrupt_labels",
+    "eval_batches",
+    "list_datasets",
+    "load_dataset",
+    "long_tail_counts",
+    "long_tail_indices",
+    "normalize",
+    "pixel_stats",
+    "register_dataset",
+    "resolve_cache_dir",
+    "resolve_data_root",
+    "subset_indices",
+]

@@ -1,0 +1,181 @@
+"""Batches cut from uint8 tensors that already sit on the training device.
+
+No DataLoader, no worker processes, no PIL: shuffling, random crops and flips are batched
+tensor ops on the data's device, so a CIFAR-10 epoch costs a few kernel launches per batch
+and the same code runs on CPU and CUDA. Images stay uint8 until a batch is cut (4x less
+memory than float), then are normalized to float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import torch
+
+_STATS_CHUNK = 4096  # images per chunk, so pixel_stats never holds a float64 copy of everything
+
+
+def pixel_stats(images_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (population) std of uint8 (N, C, H, W) images, in [0, 1] units.
+
+    Sums run in float64 over chunks: float32 sums over 150M pixels lose digits.
+    Returned as float32 CPU tensors of shape (C,).
+    """
+    if images_uint8.dtype != torch.uint8 or images_uint8.ndim != 4:
+        raise ValueError("pixel_stats expects uint8 images of shape (N, C, H, W)")
+    n, c, h, w = images_uint8.shape
+    if n == 0:
+        raise ValueError("pixel_stats needs at least one image")
+    total = torch.zeros(c, dtype=torch.float64, device=images_uint8.device)
+    total_sq = torch.zeros_like(total)
+    for start in range(0, n, _STATS_CHUNK):
+        chunk = images_uint8[start : start + _STATS_CHUNK].to(torch.float64) / 255.0
+        total += chunk.sum(dim=(0, 2, 3))
+        total_sq += chunk.square().sum(dim=(0, 2, 3))
+    count = n * h * w
+    mean = total / count
+    var = (total_sq / count - mean.square()).clamp_min(0.0)
+    return mean.float().cpu(), var.sqrt().float().cpu()
+
+
+def _channel_tensor(values: torch.Tensor | Sequence[float], device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(values, dtype=torch.float32).to(device).view(1, -1, 1, 1)
+
+
+def normalize(
+    images_uint8: torch.Tensor,
+    mean: torch.Tensor | Sequence[float],
+    std: torch.Tensor | Sequence[float],
+) -> torch.Tensor:
+    """(x / 255 - mean) / std per channel, as float32 on the images' device."""
+    device = images_uint8.device
+    x = images_uint8.to(torch.float32) / 255.0
+    return (x - _channel_tensor(mean, device)) / _channel_tensor(std, device)
+
+
+def epoch_seed(seed: int, epoch_index: int) -> int:
+    """A 63-bit seed for one epoch, a hash of (seed, epoch) so nearby pairs don't collide.
+
+    Seeding each epoch afresh lets a resumed run replay epoch k without saved RNG state.
+    """
+    digest = hashlib.sha256(f"harness-epoch:{int(seed)}:{int(epoch_index)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Crop each image at its own random offset from a copy zero-padded by ``padding``.
+
+    Gathers through per-image row/column index grids: one indexing op for the whole batch.
+    """
+    if padding <= 0:
+        return images
+    b, c, h, w = images.shape
+    device = images.device
+    padded = images.new_zeros((b, c, h + 2 * padding, w + 2 * padding))
+    padded[:, :, padding : padding + h, padding : padding + w] = images
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
+    rows = dy[:, None] + torch.arange(h, device=device)  # (B, H)
+    cols = dx[:, None] + torch.arange(w, device=device)  # (B, W)
+    batch_idx = torch.arange(b, device=device)[:, None, None, None]
+    chan_idx = torch.arange(c, device=device)[None, :, None, None]
+    return padded[batch_idx, chan_idx, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2."""
+    mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
+    return torch.where(mask[:, None, None, None], images.flip(3), images)
+
+
+def _to_float(
+    images_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels_last: bool
+) -> torch.Tensor:
+    x = (images_uint8.to(torch.float32) / 255.0 - mean) / std
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+class DeviceBatches:
+    """Shuffled, augmented training batches of uint8 images held on one device.
+
+    ``epoch(k)`` shuffles with a generator on the data's device seeded from (seed, k);
+    the last batch is dropped only when it holds a single image (BatchNorm can't train on 1).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        seed: int,
+        mean: torch.Tensor | Sequence[float],
+        std: torch.Tensor | Sequence[float],
+        crop_padding: int = 0,
+        flip: bool = False,
+        channels_last: bool = False,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError("DeviceBatches expects uint8 images of shape (N, C, H, W)")
+        if labels.shape != (images.shape[0],):
+            raise ValueError("labels must hold one label per image")
+        if labels.device != images.device:
+            raise ValueError(f"images on {images.device} but labels on {labels.device}")
+        if images.shape[0] < 2:
+            raise ValueError("training needs at least 2 images")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if crop_padding < 0:
+            raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
+        self.images = images
+        self.labels = labels
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.device = images.device
+        self.mean = _channel_tensor(mean, self.device)
+        self.std = _channel_tensor(std, self.device)
+        self.crop_padding = int(crop_padding)
+        self.flip = bool(flip)
+        self.channels_last = bool(channels_last)
+
+    @property
+    def num_images(self) -> int:
+        return int(self.images.shape[0])
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_images, self.batch_size)
+        return full + (1 if rest >= 2 else 0)
+
+    def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (float32 images, int64 labels) batches for epoch ``epoch_index``."""
+        gen = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch_index))
+        order = torch.randperm(self.num_images, generator=gen, device=self.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            x = self.images[idx]
+            # Augment in uint8: 4x less memory traffic than on floats, same result.
+            if self.crop_padding:
+                x = random_crop(x, self.crop_padding, gen)
+            if self.flip:
+                x = random_flip(x, gen)
+            yield _to_float(x, self.mean, self.std, self.channels_last), self.labels[idx]
+
+
+def eval_batches(
+    images_uint8: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    mean: torch.Tensor | Sequence[float],
+    std: torch.Tensor | Sequence[float],
+    channels_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalized batches in order, without augmentation; the last batch may be short."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    mean_t = _channel_tensor(mean, images_uint8.device)
+    std_t = _channel_tensor(std, images_uint8.device)
+    for start in range(0, images_uint8.shape[0], batch_size):
+        x = images_uint8[start : start + batch_size]
+        yield _to_float(x, mean_t, std_t, channels_last), labels[start : start + batch_size]

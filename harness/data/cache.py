@@ -1,0 +1,98 @@
+"""Decoded-data cache: uint8/int64 tensors saved once per (source, sha256), written atomically.
+
+The cache lives apart from the data root because the data root may be read-only (a shared
+copy). The file name carries the sha256 of the source read, so a changed archive gets a new
+key and never serves stale arrays. A cache file that can't be read or doesn't hold what it
+should is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CACHE_FORMAT = 1  # bump when the stored layout changes; old files are then just not found
+_TENSOR_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def _user_cache_home() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) if xdg else Path.home() / ".cache"
+
+
+def resolve_cache_dir() -> Path:
+    """HARNESS_CACHE if set, else <XDG_CACHE_HOME or ~/.cache>/harness/decoded."""
+    env = os.environ.get("HARNESS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return _user_cache_home() / "harness" / "decoded"
+
+
+def cache_path(source: str, sha256: str, cache_dir: Path | None = None) -> Path:
+    folder = resolve_cache_dir() if cache_dir is None else cache_dir
+    return folder / f"{source}-{sha256}-v{CACHE_FORMAT}.pt"
+
+
+def sha256_files(paths: Iterable[Path], chunk_size: int = 1 << 20) -> str:
+    """sha256 of the files' bytes concatenated in the given order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            while block := f.read(chunk_size):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _valid(payload: Any, sha256: str) -> bool:
+    if not isinstance(payload, dict) or payload.get("sha256") != sha256:
+        return False
+    if not all(isinstance(payload.get(k), torch.Tensor) for k in _TENSOR_KEYS):
+        return False
+    classes = payload.get("classes")
+    if not isinstance(classes, list | tuple) or not all(isinstance(c, str) for c in classes):
+        return False
+    for split in ("train", "test"):
+        images, labels = payload[f"{split}_images"], payload[f"{split}_labels"]
+        if images.dtype != torch.uint8 or images.ndim != 4 or labels.dtype != torch.int64:
+            return False
+        if labels.shape != (images.shape[0],):
+            return False
+    return True
+
+
+def load_cached(path: Path, sha256: str) -> dict[str, Any] | None:
+    """The cached payload, or None when the file is missing, unreadable or not as expected."""
+    if not path.is_file():
+        return None
+    try:
+        # weights_only: the cache holds plain tensors and strings, nothing to unpickle as code.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a torn or foreign file of any kind just means "rebuild"
+        return None
+    return payload if _valid(payload, sha256) else None
+
+
+def save_cached(path: Path, payload: dict[str, Any]) -> None:
+    """Write the payload via a temp file in the same folder and os.replace.
+
+    Readers (other trials decoding the same data at once) see either no file or a whole
+    one; a failure removes the temp file so nothing half-written stays behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; a shared cache should stay readable
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,39 @@
+"""Trial records on disk: one JSON file per trial, written atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def record_filename(record: dict[str, Any]) -> str:
+    config = record["config"]
+    return f"{config['dataset']}-{config['model']}-{config['loss']}-{record['config_hash']}-r{config['repeat']}.json"
+
+
+def _json_safe(value: Any) -> Any:
+    # JSON has no NaN or inf; a diverged trial's loss is written as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / record_filename(record)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_json_safe(record), indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,285 @@
+"""Trial records (one JSON file per trial) as pandas frames.
+
+Every table and figure starts here, so the column names and the row order are
+part of the contract: ``config.<key>`` with dotted keys kept as they are
+(``config.loss.beta``), ``final.<metric>``, ``data.<field>``,
+``environment.<field>`` and ``per_class.<i>``. Rows are sorted by
+``config_hash`` then ``config.repeat`` so a rebuilt records.csv is
+byte-identical however the files were listed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import DataError
+
+SCHEMA_VERSION = 1
+
+# Fields that identify a trial come first so a reader of records.csv sees what ran.
+_IDENTITY = ("study", "profile", "trial_id", "config_hash", "seed", "status")
+_ALWAYS = ("config_hash", "seed", "status")
+_FINAL_ORDER = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "test_error")
+_SCALAR_ORDER = ("num_params", "macs_per_image", "train_seconds", "wall_seconds", "images_per_second")
+_DATA_ORDER = ("dataset", "source", "train_size", "test_size", "label_noise_realized", "sha256")
+_ENV_ORDER = ("device", "device_name", "torch", "harness", "git_commit")
+_HISTORY_ORDER = (
+    "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds",
+    "images_per_second",
+)
+# Top-level fields that are not per-trial scalars, or are already placed elsewhere.
+_NOT_SCALAR = {
+    "schema_version", "config", "final", "history", "per_class_accuracy", "confusion_matrix",
+    "class_names", "train_class_counts", "data", "environment", *_IDENTITY,
+}
+
+PathLike = str | Path
+
+
+def load_records(folder_or_files: PathLike | Iterable[PathLike]) -> list[dict[str, Any]]:
+    """Read trial records from a folder (every ``*.json`` below it) or from a list of files.
+
+    Files are read in sorted path order; a file that is not a version-1 trial record is an
+    error naming that file, because silently skipping it would drop a trial from a table.
+    """
+    if isinstance(folder_or_files, str | Path):
+        root = Path(folder_or_files)
+        if root.is_dir():
+            paths = sorted(root.rglob("*.json"))
+            if not paths:
+                raise DataError(f"no trial records (*.json) under {root}; run the study first")
+        elif root.is_file():
+            paths = [root]
+        else:
+            raise DataError(f"no such records folder or file: {root}")
+    else:
+        paths = sorted(Path(p) for p in folder_or_files)
+    return [_read_record(path) for path in paths]
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read trial record {path}: {exc}") from exc
+    _check_record(record, str(path))
+    return record
+
+
+def _check_record(record: Any, where: str) -> None:
+    if not isinstance(record, Mapping):
+        raise DataError(f"{where}: a trial record must be a JSON object")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DataError(
+            f"{where}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+        )
+    if not isinstance(record.get("config"), Mapping) or "status" not in record:
+        raise DataError(f"{where}: a trial record needs a 'config' object and a 'status'")
+
+
+def _cell(value: Any) -> Any:
+    """A JSON value as a frame cell: lists become tuples so groupby can hash them."""
+    if value is None:
+        return math.nan
+    if isinstance(value, list):
+        return tuple(_cell(v) for v in value)
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _ordered(keys: Iterable[str], preferred: Sequence[str]) -> list[str]:
+    """Known keys in their natural order, then any others alphabetically (new fields survive)."""
+    present = set(keys)
+    return [k for k in preferred if k in present] + sorted(present - set(preferred))
+
+
+def _identity_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    row = {key: _cell(record.get(key)) for key in _IDENTITY if key in record}
+    for key, value in record["config"].items():
+        row[f"config.{key}"] = _cell(value)
+    return row
+
+
+def _identity_columns(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    present = {key for r in records for key in _IDENTITY if key in r}
+    columns = [key for key in _IDENTITY if key in present or key in _ALWAYS]
+    config_keys = sorted({key for r in records for key in r["config"]})
+    return columns + [f"config.{key}" for key in config_keys]
+
+
+def _sorted_rows(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    keys = [c for c in ("config_hash", "config.repeat", "seed", *extra) if c in frame.columns]
+    # mergesort is stable, so rows equal on every key keep their input (file) order.
+    return frame.sort_values(keys, kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+def _checked(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    records = list(records)
+    for i, record in enumerate(records):
+        _check_record(record, f"record {i}")
+    return records
+
+
+def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per trial: identity, ``config.*``, ``final.*``, scalars, ``data.*``,
+    ``environment.*`` and ``per_class.<i>`` columns, in a fixed order."""
+    records = _checked(records)
+    rows = []
+    for record in records:
+        row = _identity_row(record)
+        for key, value in (record.get("final") or {}).items():
+            row[f"final.{key}"] = _cell(value)
+        for key, value in record.items():
+            if key not in _NOT_SCALAR and _is_scalar(value):
+                row[key] = _cell(value)
+        for section in ("data", "environment"):
+            for key, value in (record.get(section) or {}).items():
+                if _is_scalar(value):
+                    row[f"{section}.{key}"] = _cell(value)
+        for i, acc in enumerate(record.get("per_class_accuracy") or []):
+            row[f"per_class.{i}"] = _cell(acc)
+        rows.append(row)
+
+    def keys_of(section: str) -> set[str]:
+        return {k for r in records for k in (r.get(section) or {})}
+
+    scalars = {k for r in records for k, v in r.items() if k not in _NOT_SCALAR and _is_scalar(v)}
+    data_keys = {k for r in records for k, v in (r.get("data") or {}).items() if _is_scalar(v)}
+    env_keys = {k for r in records for k, v in (r.get("environment") or {}).items() if _is_scalar(v)}
+    num_classes = max((len(r.get("per_class_accuracy") or []) for r in records), default=0)
+    columns = (
+        _identity_columns(records)
+        + [f"final.{k}" for k in _ordered(keys_of("final"), _FINAL_ORDER)]
+        + _ordered(scalars, _SCALAR_ORDER)
+        + [f"data.{k}" for k in _ordered(data_keys, _DATA_ORDER)]
+        + [f"environment.{k}" for k in _ordered(env_keys, _ENV_ORDER)]
+        + [f"per_class.{i}" for i in range(num_classes)]
+    )
+    return _sorted_rows(pd.DataFrame.from_records(rows, columns=columns))
+
+
+def history_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (trial, epoch): identity and ``config.*`` columns plus the history fields.
+
+    This is the long form learning curves want: ``line_with_bands(h, "epoch", "test_acc",
+    hue="config.loss")`` draws the mean over seeds with an sd band.
+    """
+    records = _checked(records)
+    rows = []
+    for record in records:
+        identity = _identity_row(record)
+        for entry in record.get("history") or []:
+            rows.append({**identity, **{k: _cell(v) for k, v in entry.items()}})
+    history_keys = {k for r in records for e in (r.get("history") or []) for k in e}
+    columns = _identity_columns(records) + _ordered(history_keys, _HISTORY_ORDER)
+    return _sorted_rows(pd.DataFrame.from_records(rows, columns=columns), extra=("epoch",))
+
+
+def per_class_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (trial, class): identity, ``config.*``, ``class`` (index), ``class_name``,
+    ``train_count`` (training images of that class, after any imbalance) and ``accuracy``."""
+    records = _checked(records)
+    rows = []
+    for record in records:
+        identity = _identity_row(record)
+        accuracies = record.get("per_class_accuracy") or []
+        names = record.get("class_names") or []
+        counts = record.get("train_class_counts") or []
+        for i, acc in enumerate(accuracies):
+            rows.append({
+                **identity,
+                "class": i,
+                "class_name": names[i] if i < len(names) else str(i),
+                "train_count": counts[i] if i < len(counts) else math.nan,
+                "accuracy": _cell(acc),
+            })
+    columns = _identity_columns(records) + ["class", "class_name", "train_count", "accuracy"]
+    return _sorted_rows(pd.DataFrame.from_records(rows, columns=columns), extra=("class",))
+
+
+def completed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only the trials that finished; diverged and failed ones are reported separately."""
+    return frame[frame["status"] == "completed"]
+
+
+def mean_sd(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean and sample sd (ddof=1) of each metric per group, plus ``n`` rows per group.
+
+    Columns: ``by`` in order, then ``<metric>_mean`` and ``<metric>_sd`` per metric, then
+    ``n``. A group of one has NaN sd: one seed says nothing about spread, and 0 would claim
+    it does. Groups are sorted by ``by``; a NaN key (an option a loss does not have) is kept
+    as its own group. ``n`` counts rows, so filter with ``completed`` first if diverged
+    trials must not count.
+    """
+    by, metrics = list(by), list(metrics)
+    missing = [c for c in by + metrics if c not in frame.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {', '.join(missing)}")
+    if by:
+        grouped = frame.groupby(by, sort=True, dropna=False)
+        means, sds, sizes = grouped[metrics].mean(), grouped[metrics].std(ddof=1), grouped.size()
+    else:
+        means = frame[metrics].mean().to_frame().T
+        sds = frame[metrics].std(ddof=1).to_frame().T
+        sizes = pd.Series([len(frame)], index=means.index)
+    out = pd.DataFrame(index=means.index)
+    for metric in metrics:
+        out[f"{metric}_mean"] = means[metric]
+        out[f"{metric}_sd"] = sds[metric]
+    out["n"] = sizes.astype(int)
+    return out.reset_index(drop=not by)
+
+
+def format_mean_sd(mean: float | None, sd: float | None, digits: int = 2, scale: float = 1.0) -> str:
+    """``"91.23 ± 0.12"``; ``"91.23"`` when sd is NaN (one seed); ``"—"`` when mean is NaN."""
+    if _missing(mean):
+        return "—"
+    text = _fixed(float(mean) * scale, digits)
+    if _missing(sd):
+        return text
+    return f"{text} ± {_fixed(float(sd) * scale, digits)}"
+
+
+def mean_sd_columns(
+    summary: pd.DataFrame,
+    metrics: Mapping[str, str],
+    digits: int = 2,
+    scale: float = 1.0,
+) -> pd.DataFrame:
+    """Turn ``mean_sd`` output into display columns: each ``metric -> label`` pair replaces
+    ``<metric>_mean``/``<metric>_sd`` with one ``"mean ± sd"`` string column named ``label``,
+    placed where the pair was; other columns (group keys, ``n``) are kept as they are."""
+    out = pd.DataFrame(index=summary.index)
+    consumed = {f"{m}_{part}" for m in metrics for part in ("mean", "sd")}
+    for column in summary.columns:
+        metric = column.removesuffix("_mean")
+        if column.endswith("_mean") and metric in metrics:
+            out[metrics[metric]] = [
+                format_mean_sd(m, s, digits, scale)
+                for m, s in zip(summary[column], summary[f"{metric}_sd"], strict=True)
+            ]
+        elif column not in consumed:
+            out[column] = summary[column]
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or bool(pd.isna(value))
+
+
+def _fixed(value: float, digits: int) -> str:
+    text = f"{value:.{digits}f}"
+    # "-0.00" reads like a real negative number; a rounded zero is just zero.
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text

@@ -1,0 +1,353 @@
+"""Tables as files: the same frame written as .csv (data), .tex (paper) and .md (README).
+
+A ``Table`` holds the frame exactly as it should be shown; this module only decides
+how it looks in each format, which cell is best, and writes the files atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from harness.errors import HarnessError
+
+Direction = Literal["max", "min"]
+
+# Names become file names and LaTeX labels: keep them to characters safe in both.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_LEADING_NUMBER = re.compile(r"\s*([-+\u2212]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+MISSING = "—"
+
+
+@dataclass
+class Table:
+    """One displayed table.
+
+    ``frame`` is the table as shown (strings such as ``"91.23 ± 0.12"`` or numbers); its
+    index is not written, so put row labels in a column. ``best`` maps a column to
+    ``"max"`` or ``"min"``: that column's best cell is bolded in .tex and .md (ties all
+    bolded). ``reference_rows`` are index labels of rows that are not results of this
+    run, such as numbers reported in a paper or the write-up: they are shown, set off by a
+    rule in LaTeX, and never marked best.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    caption: str
+    best: dict[str, Direction] = field(default_factory=dict)
+    note: str = ""
+    reference_rows: frozenset[Hashable] = frozenset()
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        self.reference_rows = frozenset(self.reference_rows)
+        for column, direction in self.best.items():
+            if column not in self.frame.columns:
+                raise ValueError(f"table {self.name}: best column {column!r} is not in the frame")
+            if direction not in ("max", "min"):
+                raise ValueError(f"table {self.name}: best[{column!r}] must be 'max' or 'min'")
+        unknown = self.reference_rows - set(self.frame.index)
+        if unknown:
+            raise ValueError(f"table {self.name}: reference rows {sorted(map(str, unknown))} "
+                             "are not index labels of the frame")
+        if not self.frame.index.is_unique:
+            raise ValueError(f"table {self.name}: the frame index must be unique")
+
+
+def check_name(name: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"output name {name!r} must be letters, digits, '_', '.' or '-'")
+
+
+def parse_number(cell: Any) -> float | None:
+    """The number a cell shows: a plain number, or the leading number of a string such as
+    ``"91.23 ± 0.12"`` or ``"45%"``. None when the cell shows no number (or NaN)."""
+    if isinstance(cell, bool) or cell is None:
+        return None
+    if isinstance(cell, int | float) or pd.api.types.is_number(cell):
+        value = float(cell)
+        return None if math.isnan(value) else value
+    if isinstance(cell, str):
+        match = _LEADING_NUMBER.match(cell)
+        if match:
+            return float(match.group(1).replace("\u2212", "-"))
+    return None
+
+
+def best_cells(table: Table) -> dict[str, set[Hashable]]:
+    """For each ``best`` column, the index labels of its best cells, reference rows excluded.
+
+    Decided on the shown value (the mean before "±"), so cells that display the same
+    number tie and are all bolded.
+    """
+    chosen: dict[str, set[Hashable]] = {}
+    for column, direction in table.best.items():
+        values = {
+            label: parse_number(cell)
+            for label, cell in table.frame[column].items()
+            if label not in table.reference_rows
+        }
+        numbers = {label: v for label, v in values.items() if v is not None}
+        if not numbers:
+            chosen[column] = set()
+            continue
+        target = max(numbers.values()) if direction == "max" else min(numbers.values())
+        chosen[column] = {label for label, v in numbers.items() if v == target}
+    return chosen
+
+
+def cell_text(value: Any) -> str:
+    """How a cell reads in .tex and .md: strings as they are, numbers without float noise."""
+    if value is None or (not isinstance(value, str) and _is_nan(value)):
+        return MISSING
+    if isinstance(value, str):
+        return " ".join(value.split())  # a newline would break a table row
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) or pd.api.types.is_float(value):
+        value = float(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _is_nan(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    # With the default OT1 font encoding these print as other glyphs unless escaped.
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    # Unicode that tables here actually use; pdflatex without inputenc chokes on it.
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "−": r"$-$",
+    "—": "---",
+    "–": "--",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "→": r"$\rightarrow$",
+    "α": r"$\alpha$",
+    "β": r"$\beta$",
+    "γ": r"$\gamma$",
+    "λ": r"$\lambda$",
+    "η": r"$\eta$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters and spell common Unicode symbols in LaTeX."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _markdown_escape(text: str) -> str:
+    # A pipe would end the cell and an asterisk could open emphasis.
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+
+
+def _numeric_column(series: pd.Series) -> bool:
+    shown = [v for v in series if cell_text(v) != MISSING]
+    return bool(shown) and all(parse_number(v) is not None for v in shown)
+
+
+def render_latex(table: Table) -> str:
+    """A booktabs table environment with caption, ``tab:<name>`` label and bold best cells."""
+    frame = table.frame
+    best = best_cells(table)
+    spec = "".join("r" if _numeric_column(frame[c]) else "l" for c in frame.columns)
+    lines = [
+        "% Generated by harness.report from trial records: change the study's summary, "
+        "not this file.",
+        r"\begin{table}[htbp]",
+        r"  \centering",
+        rf"  \caption{{{latex_escape(table.caption)}}}",
+        rf"  \label{{tab:{table.name}}}",
+        rf"  \begin{{tabular}}{{{spec}}}",
+        r"    \toprule",
+        "    " + " & ".join(latex_escape(cell_text(c)) for c in frame.columns) + r" \\",
+        r"    \midrule",
+    ]
+    previous_reference: bool | None = None
+    for label, row in frame.iterrows():
+        is_reference = label in table.reference_rows
+        # A rule between reported numbers and this run's numbers, as papers do.
+        if previous_reference is not None and is_reference != previous_reference:
+            lines.append(r"    \midrule")
+        previous_reference = is_reference
+        cells = []
+        for column in frame.columns:
+            text = latex_escape(cell_text(row[column]))
+            if label in best.get(column, ()):
+                text = rf"\textbf{{{text}}}"
+            cells.append(text)
+        lines.append("    " + " & ".join(cells) + r" \\")
+    lines += [r"    \bottomrule", r"  \end{tabular}"]
+    if table.note:
+        lines += [r"  \par\smallskip", rf"  {{\footnotesize {latex_escape(table.note)}\par}}"]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(table: Table) -> str:
+    """A GitHub pipe table with a pandoc-style ``Table:`` caption line and bold best cells."""
+    frame = table.frame
+    best = best_cells(table)
+    header = [_markdown_escape(cell_text(c)) for c in frame.columns]
+    rule = ["---:" if _numeric_column(frame[c]) else "---" for c in frame.columns]
+    lines = [f"Table: {' '.join(table.caption.split())}", "", _pipe_row(header), _pipe_row(rule)]
+    for label, row in frame.iterrows():
+        cells = []
+        for column in frame.columns:
+            text = _markdown_escape(cell_text(row[column]))
+            if label in best.get(column, ()):
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append(_pipe_row(cells))
+    if table.note:
+        lines += ["", " ".join(table.note.split())]
+    return "\n".join(lines) + "\n"
+
+
+def _pipe_row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_csv(frame: pd.DataFrame) -> str:
+    """The frame as is (index not written), with '\\n' line ends on every platform.
+
+    Tuple cells (list-valued config such as milestones) are written as JSON lists, which
+    any reader can parse back, rather than Python's ``(2,)``.
+    """
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].dtype == object and any(isinstance(v, tuple) for v in shown[column]):
+            shown[column] = [_json_cell(v) for v in shown[column]]
+    return shown.to_csv(index=False, lineterminator="\n")
+
+
+def _json_cell(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return json.dumps([None if _is_nan(v) else v for v in value])
+    return value
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
+
+    A crash or an exception leaves the old file (or none) and no temporary file behind,
+    never half a table.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # Created by os.open with mode 0o666 so the final file gets the usual umask-based
+    # permissions (mkstemp would make it owner-only).
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    return Path(path)
+
+
+def write_table(table: Table, out_dir: str | Path) -> list[Path]:
+    """Write ``<name>.csv``, ``<name>.tex`` and ``<name>.md`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        write_text_atomic(out / f"{table.name}.csv", render_csv(table.frame)),
+        write_text_atomic(out / f"{table.name}.tex", render_latex(table)),
+        write_text_atomic(out / f"{table.name}.md", render_markdown(table)),
+    ]
+
+
+# How each data source is named in captions. The JPEG copy is a different dataset from
+# the one the published numbers use, so it is never called plain "CIFAR-10".
+SOURCE_PHRASES = {
+    "cifar10": "CIFAR-10",
+    "cifar10-jpeg-q75": "CIFAR-10 (JPEG q75 copy)",
+    "sklearn-digits": "scikit-learn digits (8x8)",
+}
+_JPEG_SOURCE = re.compile(r"cifar10-jpeg-q(\d+)")
+
+
+def source_phrase(source: str) -> str:
+    if source in SOURCE_PHRASES:
+        return SOURCE_PHRASES[source]
+    match = _JPEG_SOURCE.fullmatch(source)
+    if match:
+        return f"CIFAR-10 (JPEG q{match.group(1)} copy)"
+    return source  # an unknown source is named as recorded, never guessed
+
+
+def data_caption(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> str:
+    """The dataset phrase for a caption, from the sources the records actually read.
+
+    Accepts records or a ``records_frame``. Several sources are joined ("A and B");
+    a record without a source is named "<dataset> (source not recorded)".
+    """
+    if isinstance(records, pd.DataFrame):
+        pairs = list(zip(
+            _column_values(records, "data.source"),
+            _column_values(records, "data.dataset", "config.dataset"),
+            strict=True,
+        ))
+    else:
+        pairs = []
+        for record in records:
+            data = record.get("data") or {}
+            dataset = data.get("dataset") or (record.get("config") or {}).get("dataset")
+            pairs.append((data.get("source"), dataset))
+    phrases = sorted({
+        source_phrase(s) if isinstance(s, str) and s
+        else f"{d if isinstance(d, str) else 'dataset'} (source not recorded)"
+        for s, d in pairs
+    })
+    if not phrases:
+        raise HarnessError("no records, so no dataset to name in the caption")
+    if len(phrases) == 1:
+        return phrases[0]
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def _column_values(frame: pd.DataFrame, *names: str) -> list[Any]:
+    """The first of ``names`` that is a column, as a list; Nones when none is."""
+    for name in names:
+        if name in frame.columns:
+            return list(frame[name])
+    return [None] * len(frame)

@@ -1,0 +1,100 @@
+"""What a study declares: profiles made of stages, and a summary from records to tables.
+
+A study is one module under ``studies/`` that calls ``register_study``. A profile runs
+its stages in order; a stage whose ``space`` is a callable receives the records of the
+stages before it (e.g. re-run the top five configurations of a search with three seeds).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import RegistryError
+from harness.registry import Registry
+
+SpaceBuilder = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    # Flat config keys -> constant or a harness.space domain; or a function of earlier records.
+    space: Mapping[str, Any] | SpaceBuilder
+    repeats: int = 1  # seeds: a grid over repeat = 0 .. repeats-1
+    num_samples: int = 1  # searcher draws (random/optuna); a grid runs each point once per sample
+    scheduler: str = "fifo"  # "fifo" | "asha"
+    searcher: str = "grid"  # "grid" | "random" | "optuna"
+    searcher_seed: int = 0
+    metric: str = "test_acc"
+    mode: str = "max"
+    grace_period: int = 1  # ASHA: epochs before a trial can be stopped
+    reduction_factor: int = 2  # ASHA
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int = 0  # 0 = as many as resources allow
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    stages: tuple[Stage, ...]
+    needs_cifar: bool = False
+
+
+SummaryFunction = Callable[[list[dict[str, Any]], str], list[Any]]
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    profiles: Mapping[str, Profile]
+    summary: SummaryFunction  # (records, profile name) -> tables and figures
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise RegistryError(
+                f"study {self.name!r} has no profile {name!r}; choose one of: {', '.join(self.profiles)}"
+            )
+        return self.profiles[name]
+
+
+STUDIES: Registry[Study] = Registry("study")
+
+
+def register_study(study: Study) -> Study:
+    STUDIES.register(study.name)(study)
+    return study
+
+
+def _discover() -> None:
+    # Study modules register themselves on import; importing the package once finds them all.
+    import studies
+
+    for module in pkgutil.iter_modules(studies.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"studies.{module.name}")
+
+
+def get_study(name: str) -> Study:
+    _discover()
+    return STUDIES.get(name)
+
+
+def list_studies() -> list[str]:
+    _discover()
+    return STUDIES.names()
+
+
+def stage_keys(stages: Sequence[Stage]) -> set[str]:
+    keys: set[str] = set()
+    for stage in stages:
+        if not callable(stage.space):
+            keys.update(stage.space)
+    return keys

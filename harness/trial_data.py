@@ -1,0 +1,63 @@
+"""The training split a trial actually uses: subset, long tail and label noise applied.
+
+Every transform draws from ``data_seed`` (recorded), not from the training seed, so
+repeats of one cell train on the same data and differ only in initialization and order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.config import TrialConfig
+from harness.data import corrupt_labels, long_tail_counts, long_tail_indices, subset_indices
+from harness.data.types import ImageDataset, ImageSplit
+
+# Offsets keep the three transforms' random streams apart under one data_seed.
+_SUBSET_STREAM, _LONG_TAIL_STREAM, _NOISE_STREAM, _TEST_SUBSET_STREAM = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class TrialData:
+    train: ImageSplit
+    test: ImageSplit
+    class_counts: list[int]
+    label_noise_realized: float | None
+
+
+def _stream_seed(data_seed: int, stream: int) -> int:
+    return data_seed * 1000 + stream
+
+
+def prepare_trial_data(dataset: ImageDataset, config: TrialConfig) -> TrialData:
+    train = dataset.train
+    if config.train_limit and config.train_limit < len(train):
+        train = train.subset(
+            subset_indices(len(train), config.train_limit, _stream_seed(config.data_seed, _SUBSET_STREAM))
+        )
+    if config.imbalance != "none":
+        present = torch.bincount(train.labels, minlength=dataset.num_classes)
+        counts = long_tail_counts(
+            int(present.max()), dataset.num_classes, config.imbalance_factor, config.imbalance
+        )
+        # Datasets that are not exactly balanced (digits) can't give n_max to every class.
+        counts = [min(n, int(available)) for n, available in zip(counts, present.tolist(), strict=True)]
+        train = train.subset(
+            long_tail_indices(train.labels, counts, _stream_seed(config.data_seed, _LONG_TAIL_STREAM))
+        )
+    realized = None
+    if config.label_noise > 0:
+        noisy, realized = corrupt_labels(
+            train.labels, dataset.num_classes, config.label_noise,
+            _stream_seed(config.data_seed, _NOISE_STREAM),
+        )
+        train = ImageSplit(train.images, noisy)
+    test = dataset.test
+    if config.test_limit and config.test_limit < len(test):
+        # A fixed test subset (data_seed) keeps CPU profiles fast; the paper profile uses all.
+        test = test.subset(
+            subset_indices(len(test), config.test_limit, _stream_seed(config.data_seed, _TEST_SUBSET_STREAM))
+        )
+    class_counts = torch.bincount(train.labels, minlength=dataset.num_classes).tolist()
+    return TrialData(train=train, test=test, class_counts=class_counts, label_noise_realized=realized)

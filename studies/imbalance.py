@@ -1,0 +1,292 @@
+"""Part 2 of the write-up: class imbalance and losses on long-tailed CIFAR-10.
+
+The write-up compared cross-entropy with class-balanced focal loss on an imbalanced
+CIFAR-10 and found CB-Focal worse overall, with both runs under-trained. This study
+sweeps the class-balanced losses' beta and gamma at imbalance factor 100, carries the best
+setting of each head to every factor, and sets them beside focal loss, LDAM-DRW, logit
+adjustment and balanced softmax, with seeds repeated and the published figures alongside.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from harness.report import (
+    Plot,
+    Table,
+    completed,
+    data_caption,
+    line_with_bands,
+    mean_sd,
+    mean_sd_columns,
+    per_class_frame,
+    records_frame,
+)
+from harness.space import LABEL_KEY, grid, variants
+from harness.study import Profile, Stage, Study, register_study
+
+SWEEP_FACTOR = 100
+# Top-1 test error (%) on canonical long-tailed CIFAR-10 with ResNet-32, as published.
+PUBLISHED_ERROR = {
+    "Cui et al. 2019, best class-balanced loss": {200: 31.11, 100: 25.43, 50: 20.73, 20: 15.64, 10: 12.51, 1: 6.36},
+    "Cui et al. 2019, softmax CE": {100: 29.64, 50: 25.19, 10: 13.61},
+    "Cao et al. 2019, LDAM-DRW": {100: 22.97, 10: 11.84},
+}
+# The write-up's per-class accuracy (class 0 most frequent), reported, not measured here.
+WRITEUP_PER_CLASS = {
+    "write-up CE (reported)": [.833, .806, .290, .177, .011, .002, 0, 0, 0, 0],
+    "write-up CB-Focal (reported)": [.572, .150, .170, .343, 0, 0, 0, 0, 0, 0],
+}
+
+
+def loss_variants(epochs: int, cb: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The compared losses; `cb` are the class-balanced settings carried from the sweep."""
+    drw = max(1, round(epochs * 0.8))  # DRW switches on at 160 of 200 epochs in Cao et al.
+    fixed = [
+        {LABEL_KEY: "CE", "loss": "ce"},
+        {LABEL_KEY: "focal (gamma 1)", "loss": "focal", "loss.gamma": 1.0},
+        {LABEL_KEY: "LDAM-DRW", "loss": "ldam", "loss.drw_epoch": drw, "model.normed_head": True},
+        {LABEL_KEY: "logit-adjusted (tau 1)", "loss": "logit-adjusted", "loss.tau": 1.0},
+        {LABEL_KEY: "balanced softmax", "loss": "balanced-softmax"},
+    ]
+    return fixed + list(cb or [])
+
+
+def cb_label(head: str, beta: float, gamma: float | None) -> str:
+    if head == "focal":
+        return f"CB-focal (beta {beta:g}, gamma {gamma:g})"
+    return f"CB-{head} (beta {beta:g})"
+
+
+def cb_sweep_variants(betas: tuple[float, ...], gammas: tuple[float, ...],
+                      heads: tuple[str, ...] = ("softmax", "sigmoid", "focal")) -> list[dict[str, Any]]:
+    out = []
+    for head in heads:
+        for beta in betas:
+            for gamma in gammas if head == "focal" else (None,):
+                variant = {LABEL_KEY: cb_label(head, beta, gamma), "loss": "cb",
+                           "loss.head": head, "loss.beta": beta}
+                if gamma is not None:
+                    variant["loss.gamma"] = gamma
+                out.append(variant)
+    return out
+
+
+def best_cb_settings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per head, the (beta, gamma) with the lowest mean error at the sweep factor."""
+    rows = [r for r in records if r.get("stage") == "cb-sweep" and r.get("status") == "completed"]
+    by_setting: dict[tuple, list[float]] = {}
+    for r in rows:
+        c = r["config"]
+        key = (c["loss.head"], c["loss.beta"], c.get("loss.gamma") if c["loss.head"] == "focal" else None)
+        by_setting.setdefault(key, []).append(1.0 - r["final"]["test_acc"])
+    best: dict[str, tuple] = {}
+    for key in sorted(by_setting, key=str):
+        error = sum(by_setting[key]) / len(by_setting[key])
+        if key[0] not in best or error < best[key[0]][0]:
+            best[key[0]] = (error, key)
+    out = []
+    for head in sorted(best):
+        _, (_, beta, gamma) = best[head]
+        variant = {LABEL_KEY: cb_label(head, beta, gamma), "loss": "cb", "loss.head": head, "loss.beta": beta}
+        if gamma is not None:
+            variant["loss.gamma"] = gamma
+        out.append(variant)
+    return out
+
+
+def _profile_stages(common: dict[str, Any], factors: dict[str, tuple[float, ...]],
+                    betas: tuple[float, ...], gammas: tuple[float, ...], repeats: int,
+                    heads: tuple[str, ...] = ("softmax", "sigmoid", "focal"),
+                    fixed_losses: tuple[str, ...] | None = None, gpus: float = 0.0) -> tuple[Stage, ...]:
+    epochs = common["epochs"]
+
+    def chosen(variants_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if fixed_losses is None:
+            return variants_list
+        return [v for v in variants_list if v[LABEL_KEY] in fixed_losses or v["loss"] == "cb"]
+
+    def main_space(records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {**common, "variant": variants(*chosen(loss_variants(epochs, best_cb_settings(records)))),
+                "imbalance": "exp", "imbalance_factor": grid(*factors["exp"])}
+
+    stages = [
+        Stage("cb-sweep", {**common, "imbalance": "exp", "imbalance_factor": SWEEP_FACTOR,
+                           "variant": variants(*cb_sweep_variants(betas, gammas, heads))},
+              repeats=repeats, gpus_per_trial=gpus),
+        Stage("main", main_space, repeats=repeats, gpus_per_trial=gpus),
+    ]
+    if factors.get("step"):
+        def step_space(records: list[dict[str, Any]]) -> dict[str, Any]:
+            return {**main_space(records), "imbalance": "step", "imbalance_factor": grid(*factors["step"])}
+        stages.append(Stage("step", step_space, repeats=repeats, gpus_per_trial=gpus))
+    return tuple(stages)
+
+
+# The paper recipe: ResNet-32, 200 epochs, batch 128, SGD momentum 0.9, lr 0.1 with 5 warm-up
+# epochs, x0.01 at 160 and x0.0001 at 180, weight decay 2e-4, crop (pad 4) and flip.
+PAPER_COMMON = {"dataset": "cifar10", "model": "resnet32", "epochs": 200, "batch_size": 128,
+                "optimizer": "sgd", "momentum": 0.9, "lr": 0.1, "warmup_epochs": 5,
+                "schedule": "multistep", "milestones": "160,180", "lr_decay": 0.01,
+                "weight_decay": 2e-4, "crop_padding": 4, "flip": True}
+MINI_COMMON = {"dataset": "cifar10", "model": "resnet32", "model.base_width": 8, "epochs": 12,
+               "batch_size": 128, "optimizer": "sgd", "momentum": 0.9, "lr": 0.1,
+               "warmup_epochs": 1, "schedule": "multistep", "milestones": "9,11", "lr_decay": 0.1,
+               "weight_decay": 2e-4, "crop_padding": 4, "flip": True, "test_limit": 2000}
+SMOKE_COMMON = {"dataset": "digits", "model": "mlp", "model.hidden": "64", "epochs": 8,
+                "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "warmup_epochs": 1,
+                "schedule": "multistep", "milestones": "6,7", "lr_decay": 0.1, "weight_decay": 2e-4}
+
+PROFILES = {
+    "smoke": Profile(
+        "smoke", "digits (embedded) long-tailed at IF 10, small MLP, 2 seeds, minutes on a CPU",
+        _profile_stages(SMOKE_COMMON, {"exp": (10,)}, betas=(0.99, 0.999), gammas=(1.0,),
+                        repeats=2, heads=("softmax", "focal"),
+                        fixed_losses=("CE", "LDAM-DRW", "balanced softmax")),
+    ),
+    "mini": Profile(
+        "mini", "long-tailed CIFAR-10 (JPEG copy) at IF 100 and 10, narrow ResNet-32, 12 epochs, "
+        "CE / CB-focal / LDAM-DRW / balanced softmax, 2 seeds, CPU, under 45 minutes",
+        _profile_stages(MINI_COMMON, {"exp": (100, 10)}, betas=(0.9999,), gammas=(1.0,),
+                        repeats=2, heads=("focal",),
+                        fixed_losses=("CE", "LDAM-DRW", "balanced softmax")),
+        needs_cifar=True,
+    ),
+    "paper": Profile(
+        "paper", "the published recipe on full long-tailed CIFAR-10, ResNet-32, 200 epochs, "
+        "3 seeds, trials sharing one GPU",
+        _profile_stages(PAPER_COMMON, {"exp": (200, 100, 50, 20, 10, 1), "step": (100, 10)},
+                        betas=(0.9, 0.99, 0.999, 0.9999), gammas=(0.5, 1.0, 2.0), repeats=3,
+                        gpus=0.25),
+        needs_cifar=True,
+    ),
+}
+
+
+def _error_frame(frame: pd.DataFrame, stage: str) -> pd.DataFrame:
+    rows = completed(frame[frame["stage"] == stage]).copy()
+    rows["error (%)"] = (1.0 - rows["final.test_acc"]) * 100
+    rows["IF"] = rows["config.imbalance_factor"].astype(float).map(lambda v: int(v) if v.is_integer() else v)
+    return rows
+
+
+def error_table(frame: pd.DataFrame, caption_data: str, stage: str = "main",
+                profile: str = "exp") -> Table:
+    rows = _error_frame(frame, stage)
+    stats = mean_sd(rows, ["label", "IF"], ["error (%)"])
+    factors = sorted(stats["IF"].unique(), reverse=True)
+    table = pd.DataFrame(index=sorted(stats["label"].unique()))
+    for factor in factors:
+        part = stats[stats["IF"] == factor].set_index("label")
+        table[f"IF {factor}"] = [
+            _cell(part, label) for label in table.index
+        ]
+    n = int(stats["n"].min()) if len(stats) else 0
+    reference = {}
+    if profile == "exp":
+        for name, figures in PUBLISHED_ERROR.items():
+            label = f"{name} (published, canonical CIFAR-10)"
+            reference[label] = [
+                f"{figures[f]:.2f}" if f in figures else "—" for f in factors
+            ]
+    shown = table.reset_index(names="loss")
+    for label, cells in reference.items():
+        shown.loc[label] = [label, *cells]
+    shown.index = [str(i) for i in shown.index]
+    return Table(
+        f"error_{profile}" if profile != "exp" else "error_by_factor", shown,
+        f"Top-1 test error (%) on {profile}-long-tailed {caption_data}, mean ± sd over n = {n} "
+        "seeds per cell; published rows are canonical CIFAR-10 with ResNet-32, 200 epochs.",
+        best={column: "min" for column in shown.columns if column.startswith("IF ")},
+        reference_rows=frozenset(reference),
+    )
+
+
+def _cell(part: pd.DataFrame, label: str) -> str:
+    if label not in part.index:
+        return "—"
+    row = part.loc[label]
+    return mean_sd_columns(row.to_frame().T, {"error (%)": "e"})["e"].iloc[0]
+
+
+def per_class_table(frame: pd.DataFrame, records: list[dict[str, Any]], caption_data: str) -> Table:
+    main = [r for r in records if r.get("stage") == "main" and r.get("status") == "completed"]
+    factors = sorted({float(r["config"]["imbalance_factor"]) for r in main})
+    factor = SWEEP_FACTOR if SWEEP_FACTOR in factors else (max(factors) if factors else SWEEP_FACTOR)
+    chosen = [r for r in main if float(r["config"]["imbalance_factor"]) == factor]
+    long = per_class_frame(chosen)
+    num_classes = int(long["class"].max()) + 1 if len(long) else 10
+    wide = long.groupby(["label", "class"])["accuracy"].mean().unstack("class") if len(long) else pd.DataFrame()
+    # The write-up's order: CE first, then the class-balanced focal row, then the rest.
+    def order(label: str) -> tuple[int, str]:
+        return (0 if label == "CE" else 1 if label.startswith("CB-focal") else 2, label)
+    rows = []
+    for label in sorted(wide.index, key=order):
+        rows.append({"loss": label, **{f"c{c}": f"{wide.loc[label, c]:.3f}" for c in range(num_classes)}})
+    for label, values in WRITEUP_PER_CLASS.items():
+        rows.append({"loss": label, **{f"c{c}": f"{v:.3f}" for c, v in enumerate(values)}})
+    table = pd.DataFrame(rows)
+    table.index = [str(i) for i in table["loss"]]
+    return Table(
+        "per_class", table,
+        f"Per-class test accuracy at IF {factor:g} on {caption_data} (class 0 most frequent), "
+        "mean over seeds; the write-up's rows are as reported.",
+        best={f"c{c}": "max" for c in range(num_classes)},
+        reference_rows=frozenset(WRITEUP_PER_CLASS),
+    )
+
+
+def sensitivity_table(frame: pd.DataFrame, caption_data: str) -> Table:
+    rows = _error_frame(frame, "cb-sweep")
+    stats = mean_sd(rows, ["label"], ["error (%)"])
+    shown = mean_sd_columns(stats, {"error (%)": f"error at IF {SWEEP_FACTOR} (%)"})
+    return Table(
+        "cb_sensitivity", shown.rename(columns={"label": "class-balanced loss"}),
+        f"Class-balanced losses at IF {SWEEP_FACTOR} on {caption_data}: sensitivity to beta and "
+        "gamma, mean ± sd over n seeds.",
+        best={f"error at IF {SWEEP_FACTOR} (%)": "min"},
+    )
+
+
+def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
+    frame = records_frame(records)
+    caption_data = data_caption(records)
+    outputs: list[Any] = [error_table(frame, caption_data)]
+    if (frame["stage"] == "step").any():
+        outputs.append(error_table(frame, caption_data, stage="step", profile="step"))
+    outputs += [per_class_table(frame, records, caption_data), sensitivity_table(frame, caption_data)]
+
+    main = [r for r in records if r.get("stage") == "main" and r.get("status") == "completed"]
+    long = per_class_frame(main)
+    if len(long):
+        long["train images"] = long["train_count"]
+        long["imbalance factor"] = long["config.imbalance_factor"]
+        top = long[long["imbalance factor"] == long["imbalance factor"].max()]
+        outputs.append(Plot("per_class_vs_frequency", line_with_bands(
+            top, "train images", "accuracy", hue="label", logx=True,
+            xlabel="training images of the class", ylabel="test accuracy",
+            title=f"{caption_data}, IF {top['imbalance factor'].iloc[0]:g}"),
+            "Per-class test accuracy against class frequency, one line per loss (mean ± sd)."))
+    errors = _error_frame(frame, "main")
+    if errors["IF"].nunique() > 1:
+        outputs.append(Plot("error_vs_factor", line_with_bands(
+            errors, "IF", "error (%)", hue="label", logx=True, xlabel="imbalance factor",
+            ylabel="top-1 test error (%)", title=caption_data),
+            "Test error against imbalance factor, one line per loss, bands ±1 sd over seeds."))
+    return outputs
+
+
+def _unused(value: float) -> bool:
+    return math.isnan(value)
+
+
+STUDY = register_study(Study(
+    name="imbalance",
+    description="Class imbalance and losses on long-tailed CIFAR-10 (CE, focal, CB, LDAM-DRW, "
+                "logit adjustment, balanced softmax)",
+    profiles=PROFILES,
+    summary=summary,
+))
