@@ -25,7 +25,7 @@ from harness.report import (
     records_frame,
     scatter_with_pareto,
 )
-from harness.space import LABEL_KEY, choice, grid, int_range, loguniform, uniform, variants
+from harness.space import LABEL_KEY, choice, int_range, loguniform, uniform, variants
 from harness.study import Profile, Stage, Study, register_study
 
 WRITEUP_REPORTED_ACCURACY = 0.91  # the write-up's own figure, on canonical CIFAR-10
@@ -223,13 +223,17 @@ def leaderboard_table(frame: pd.DataFrame, caption_data: str) -> Table:
 
 
 def _describe(row: pd.Series) -> str:
-    model = row["config.model"]
-    if model == "fastnet":
-        return f"fastnet widths {row.get('config.model.widths')}, lr {row['config.lr']:.3g}, bs {row['config.batch_size']}"
+    def whole(key: str) -> str:
+        value = row.get(f"config.model.{key}")
+        return "?" if value is None or pd.isna(value) else str(int(value))
+
+    recipe = f"lr {row['config.lr']:.3g}, bs {int(row['config.batch_size'])}"
+    if row["config.model"] == "fastnet":
+        widths = "/".join(str(w) for w in row.get("config.model.widths"))
+        return f"fastnet widths {widths}, {recipe}"
     return (
-        f"{model} {row.get('config.model.blocks')}x{row.get('config.model.convs_per_block')} "
-        f"w{row.get('config.model.base_width')} k{row.get('config.model.kernel_size')} "
-        f"{row.get('config.model.activation')}, lr {row['config.lr']:.3g}, bs {row['config.batch_size']}"
+        f"{row['config.model']} {whole('blocks')}x{whole('convs_per_block')} "
+        f"w{whole('base_width')} k{whole('kernel_size')} {row.get('config.model.activation')}, {recipe}"
     )
 
 

@@ -9,7 +9,6 @@ adjustment and balanced softmax, with seeds repeated and the published figures a
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
@@ -42,13 +41,16 @@ WRITEUP_PER_CLASS = {
 }
 
 
-def loss_variants(epochs: int, cb: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def loss_variants(common: dict[str, Any], cb: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The compared losses; `cb` are the class-balanced settings carried from the sweep."""
-    drw = max(1, round(epochs * 0.8))  # DRW switches on at 160 of 200 epochs in Cao et al.
+    drw = max(1, round(common["epochs"] * 0.8))  # DRW switches on at 160 of 200 epochs in Cao et al.
+    # Cao et al. pair LDAM with a cosine classifier: its scale 30 assumes logits in [-1, 1].
+    # Without one (the smoke profile's MLP) logits are unbounded and scale 1 is the safe choice.
+    ldam_head = {"model.normed_head": True} if common["model"] == "resnet32" else {"loss.scale": 1.0}
     fixed = [
         {LABEL_KEY: "CE", "loss": "ce"},
         {LABEL_KEY: "focal (gamma 1)", "loss": "focal", "loss.gamma": 1.0},
-        {LABEL_KEY: "LDAM-DRW", "loss": "ldam", "loss.drw_epoch": drw, "model.normed_head": True},
+        {LABEL_KEY: "LDAM-DRW", "loss": "ldam", "loss.drw_epoch": drw, **ldam_head},
         {LABEL_KEY: "logit-adjusted (tau 1)", "loss": "logit-adjusted", "loss.tau": 1.0},
         {LABEL_KEY: "balanced softmax", "loss": "balanced-softmax"},
     ]
@@ -102,15 +104,13 @@ def _profile_stages(common: dict[str, Any], factors: dict[str, tuple[float, ...]
                     betas: tuple[float, ...], gammas: tuple[float, ...], repeats: int,
                     heads: tuple[str, ...] = ("softmax", "sigmoid", "focal"),
                     fixed_losses: tuple[str, ...] | None = None, gpus: float = 0.0) -> tuple[Stage, ...]:
-    epochs = common["epochs"]
-
     def chosen(variants_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fixed_losses is None:
             return variants_list
         return [v for v in variants_list if v[LABEL_KEY] in fixed_losses or v["loss"] == "cb"]
 
     def main_space(records: list[dict[str, Any]]) -> dict[str, Any]:
-        return {**common, "variant": variants(*chosen(loss_variants(epochs, best_cb_settings(records)))),
+        return {**common, "variant": variants(*chosen(loss_variants(common, best_cb_settings(records)))),
                 "imbalance": "exp", "imbalance_factor": grid(*factors["exp"])}
 
     stages = [
@@ -186,7 +186,8 @@ def error_table(frame: pd.DataFrame, caption_data: str, stage: str = "main",
         ]
     n = int(stats["n"].min()) if len(stats) else 0
     reference = {}
-    if profile == "exp":
+    # Published figures are CIFAR-10 numbers: set them beside CIFAR-10 runs only.
+    if profile == "exp" and (rows["config.dataset"] == "cifar10").any():
         for name, figures in PUBLISHED_ERROR.items():
             label = f"{name} (published, canonical CIFAR-10)"
             reference[label] = [
@@ -277,10 +278,6 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
             ylabel="top-1 test error (%)", title=caption_data),
             "Test error against imbalance factor, one line per loss, bands ±1 sd over seeds."))
     return outputs
-
-
-def _unused(value: float) -> bool:
-    return math.isnan(value)
 
 
 STUDY = register_study(Study(

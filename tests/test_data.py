@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import pickle
 import socket
 import tarfile
 import time
@@ -227,6 +228,90 @@ def test_cache_write_failure_leaves_no_partial_file(
         cache_mod.save_cached(path, payload)
     assert files_in(own_cache) == [path]  # the old, whole file; no temp file
     assert cache_mod.load_cached(path, "ab" * 32) is not None
+
+
+@pytest.mark.usefixtures("small_counts")
+def test_pil_fallback_decodes_the_same_pixels(
+    tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    make_jpeg_archive(root / "cifar10-jpeg.tar.gz")
+    fast = load_quietly(root)
+    for f in files_in(own_cache):
+        f.unlink()
+    monkeypatch.setattr(sources, "_jpeg_decoder", lambda: sources._decode_with_pil)
+    slow = load_quietly(root)
+    assert torch.equal(fast.train.images, slow.train.images)
+
+
+# ---------------------------------------------------------------- canonical files, faked small
+
+
+def fake_canonical(root: Path, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
+    """Tiny cifar-10-batches-py files (2 images per batch) with torchvision's md5s patched.
+
+    Returns all images in CIFAR's on-disk order: rows of 3072 = 1024 R, 1024 G, 1024 B.
+    """
+    from torchvision.datasets import CIFAR10
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (12, 3072), dtype=np.uint8)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+    def write(name: str, obj: dict) -> list[str]:
+        (folder / name).write_bytes(pickle.dumps(obj))
+        return [name, hashlib.md5((folder / name).read_bytes()).hexdigest()]
+
+    entries = [
+        write(name, {"data": data[2 * i : 2 * i + 2], "labels": [i, (i + 1) % 10]})
+        for i, name in enumerate(names)
+    ]
+    meta = write("batches.meta", {"label_names": list(CLASSES)})
+    monkeypatch.setattr(CIFAR10, "train_list", entries[:5])
+    monkeypatch.setattr(CIFAR10, "test_list", entries[5:])
+    monkeypatch.setattr(
+        CIFAR10, "meta", {"filename": meta[0], "key": "label_names", "md5": meta[1]}
+    )
+    monkeypatch.setattr(sources, "CANONICAL_COUNTS", (10, 2))
+    return data
+
+
+def test_canonical_folder(tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = fake_canonical(tmp_path, monkeypatch)
+    ds = load_dataset("cifar10", tmp_path)
+    assert ds.source == "cifar10" and ds.classes == CLASSES
+    assert torch.equal(ds.train.images, torch.from_numpy(data[:10].reshape(10, 3, 32, 32)))
+    assert torch.equal(ds.test.images, torch.from_numpy(data[10:].reshape(2, 3, 32, 32)))
+    assert ds.train.labels.tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    files = sorted((tmp_path / "cifar-10-batches-py").iterdir())
+    assert ds.sha256 == hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    assert len(files_in(own_cache)) == 1
+
+
+def test_canonical_archive_is_extracted_beside_the_cache(
+    tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchvision.datasets import CIFAR10
+
+    data = fake_canonical(tmp_path / "src", monkeypatch)
+    root = tmp_path / "data"
+    root.mkdir()
+    tgz = root / "cifar-10-python.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    monkeypatch.setattr(CIFAR10, "tgz_md5", hashlib.md5(tgz.read_bytes()).hexdigest())
+    root.chmod(0o555)  # the data root may be read-only: nothing may be written there
+    try:
+        ds = load_dataset("cifar10", root)
+    finally:
+        root.chmod(0o755)
+    assert ds.source == "cifar10"
+    assert ds.sha256 == hashlib.sha256(tgz.read_bytes()).hexdigest()
+    assert torch.equal(ds.test.images, torch.from_numpy(data[10:].reshape(2, 3, 32, 32)))
+    assert sorted(p.name for p in root.iterdir()) == ["cifar-10-python.tar.gz"]
+    assert [p.name for p in own_cache.iterdir()] == [f"cifar10-{ds.sha256}-v1.pt"]
 
 
 # ---------------------------------------------------------------- errors

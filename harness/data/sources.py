@@ -40,6 +40,7 @@ JPEG_SOURCE = "cifar10-jpeg-q75"
 # loads, with a warning, since its pixels may differ.
 JPEG_Q75_SHA256 = "ca552adc1a6d12d89c7084f0caf1bbc607e43e1fc1b5582d30611bd954c1cbe1"
 JPEG_PER_CLASS = {"train": 5000, "test": 1000}
+CANONICAL_COUNTS = (50000, 10000)  # train, test
 DIGITS_TEST_SIZE = 0.25  # 450 test / 1,347 train images, stratified, random_state=0
 DOWNLOAD_TIMEOUT_S = 5.0  # per socket operation, so an offline machine fails fast
 _DECODE_CHUNK = 2048
@@ -240,8 +241,9 @@ def _read_torchvision(root: Path, checked: Path) -> dict[str, Any]:
             payload["classes"] = list(ds.classes)
     except (RuntimeError, OSError, EOFError, ValueError, KeyError) as exc:
         raise _corrupt_error(checked, f"torchvision could not read it: {exc}") from exc
-    if (len(payload["train_labels"]), len(payload["test_labels"])) != (50000, 10000):
-        raise _corrupt_error(checked, "wrong image counts")
+    counts = (len(payload["train_labels"]), len(payload["test_labels"]))
+    if counts != CANONICAL_COUNTS:
+        raise _corrupt_error(checked, f"{counts} train/test images, expected {CANONICAL_COUNTS}")
     return payload
 
 

@@ -23,7 +23,7 @@ from harness.errors import DataError
 SCHEMA_VERSION = 1
 
 # Fields that identify a trial come first so a reader of records.csv sees what ran.
-_IDENTITY = ("study", "profile", "trial_id", "config_hash", "seed", "status")
+_IDENTITY = ("study", "profile", "stage", "label", "trial_id", "config_hash", "seed", "status")
 _ALWAYS = ("config_hash", "seed", "status")
 _FINAL_ORDER = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "test_error")
 _SCALAR_ORDER = ("num_params", "macs_per_image", "train_seconds", "wall_seconds", "images_per_second")

@@ -1,0 +1,1 @@
+"""Study definitions: one module per study, each registering itself with harness.study."""
