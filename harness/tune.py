@@ -53,7 +53,6 @@ RAY_QUIET_ENV = {
     "RAY_DEDUP_LOGS": "0",
     "RAY_AIR_NEW_OUTPUT": "0",  # the classic CLIReporter table: trial status, epoch, test_acc
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no per-trial CSV/JSON/TensorBoard files
-    "RAY_TRAIN_V2_ENABLED": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000",
     "RAY_USAGE_STATS_ENABLED": "0",
 }

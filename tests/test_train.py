@@ -97,3 +97,18 @@ def test_class_counts_come_from_the_long_tailed_split(digits):
 def test_label_noise_is_realized_and_recorded(digits):
     record = train(TrialConfig.from_dict(DIGITS | {"epochs": 1, "label_noise": 1.0}), dataset=digits)
     assert record["data"]["label_noise_realized"] == pytest.approx(0.9, abs=0.05)
+
+
+@pytest.mark.cifar
+def test_short_cifar_trial_on_a_subset_learns(cifar10):
+    config = TrialConfig.from_dict({
+        "dataset": "cifar10", "model": "fastnet", "model.widths": "16,32,32", "epochs": 3,
+        "batch_size": 128, "lr": 0.2, "nesterov": True, "schedule": "onecycle",
+        "train_limit": 5000, "test_limit": 2000, "crop_padding": 2, "flip": True,
+        "device": "cpu",
+    })
+    record = train(config, dataset=cifar10)
+    assert record["data"]["source"] == "cifar10-jpeg-q75"
+    assert record["data"]["train_size"] == 5000 and record["data"]["test_size"] == 2000
+    # Chance is 10%; three epochs on 5,000 images already reach far above it.
+    assert record["final"]["test_acc"] > 0.30
