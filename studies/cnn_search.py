@@ -25,7 +25,7 @@ from harness.report import (
     records_frame,
     scatter_with_pareto,
 )
-from harness.space import LABEL_KEY, choice, int_range, loguniform, uniform, variants
+from harness.space import LABEL_KEY, choice, grid, int_range, loguniform, uniform, variants
 from harness.study import Profile, Stage, Study, register_study
 
 WRITEUP_REPORTED_ACCURACY = 0.91  # the write-up's own figure, on canonical CIFAR-10
@@ -120,6 +120,25 @@ def _reseed_space(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"variant": variants(*top_configurations(records))}
 
 
+def _depth_width_space(common: dict[str, Any], widths: tuple[int, ...]) -> dict[str, Any]:
+    """A controlled grid for the write-up's claim: the write-up's 3-block model with 1, 2 or 3
+    convs per block (3, 6, 9 conv layers) against its base width, one recipe for all."""
+    return {
+        **common,
+        "model": "seed-convnet",
+        "model.blocks": 3,
+        "model.convs_per_block": grid(1, 2, 3),
+        "model.base_width": grid(*widths),
+        "model.max_width": max(widths) * 4,
+        "model.fc_hidden": str(max(widths) * 4),
+        "optimizer": "sgd",
+        "nesterov": True,
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "schedule": "onecycle",
+    }
+
+
 def _stages(common: dict[str, Any], sizes: dict[str, dict[str, Any]], search_epochs: int,
             samples: int, seed_widths: tuple[int, ...], max_blocks: int,
             fastnet_widths: tuple[str, ...], repeats: int = 3, gpus: float = 0.0) -> tuple[Stage, ...]:
@@ -128,6 +147,8 @@ def _stages(common: dict[str, Any], sizes: dict[str, dict[str, Any]], search_epo
             "reduction_factor": 3, "searcher_seed": 2017, "gpus_per_trial": gpus}
     return (
         Stage("baselines", _baselines(common, sizes), repeats=repeats, gpus_per_trial=gpus),
+        Stage("depth-width", _depth_width_space(common, seed_widths), repeats=min(repeats, 2),
+              gpus_per_trial=gpus),
         Stage("search-seed-convnet", _seed_convnet_space(searched, seed_widths, max_blocks), **asha),
         Stage("search-fastnet", _fastnet_space(searched, fastnet_widths), **asha),
         Stage("top5-reseed", _reseed_space, repeats=RESEED_REPEATS, gpus_per_trial=gpus),
@@ -238,48 +259,47 @@ def _describe(row: pd.Series) -> str:
 
 
 def depth_width_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Searched seed-convnets that trained to the end, with their depth (conv layers) and width."""
-    rows = completed(frame[frame["stage"] == "search-seed-convnet"]).copy()
-    rows = rows[rows["final.epoch"] == rows["config.epochs"]]
+    """The depth-width grid's trials with their depth (conv layers) and base width."""
+    rows = completed(frame[frame["stage"] == "depth-width"]).copy()
     rows["depth"] = rows["config.model.blocks"].astype(int) * rows["config.model.convs_per_block"].astype(int)
     rows["width"] = rows["config.model.base_width"].astype(int)
     rows["accuracy (%)"] = rows["final.test_acc"] * 100
     return rows
 
 
+def doubling_effects(rows: pd.DataFrame) -> dict[str, float]:
+    """Least-squares accuracy change per doubling of depth and of width, the other held fixed."""
+    if len(rows) < 4 or rows["depth"].nunique() < 2 or rows["width"].nunique() < 2:
+        return {"depth": math.nan, "width": math.nan}
+    design = np.column_stack([np.ones(len(rows)), np.log2(rows["depth"]), np.log2(rows["width"])])
+    coef, *_ = np.linalg.lstsq(design, rows["accuracy (%)"].to_numpy(), rcond=None)
+    return {"depth": float(coef[1]), "width": float(coef[2])}
+
+
 def depth_width_table(frame: pd.DataFrame, caption_data: str) -> Table:
     rows = depth_width_frame(frame)
-    effects = {"depth": math.nan, "width": math.nan}
-    if len(rows) >= 4 and rows["depth"].nunique() > 1 and rows["width"].nunique() > 1:
-        # Accuracy against log2 depth and log2 width together: each coefficient is the
-        # change per doubling with the other held fixed, which is the write-up's question.
-        design = np.column_stack([np.ones(len(rows)), np.log2(rows["depth"]), np.log2(rows["width"])])
-        coef, *_ = np.linalg.lstsq(design, rows["accuracy (%)"].to_numpy(), rcond=None)
-        effects = {"depth": coef[1], "width": coef[2]}
-    table = pd.DataFrame([
-        {"factor": "depth (conv layers)", "levels tried": _levels(rows, "depth"),
-         "accuracy change per doubling (points)": _points(effects["depth"]), "trials": len(rows)},
-        {"factor": "width (base channels)", "levels tried": _levels(rows, "width"),
-         "accuracy change per doubling (points)": _points(effects["width"]), "trials": len(rows)},
-    ])
-    verdict = "not enough searched trials to separate depth from width"
-    if not math.isnan(effects["depth"]):
+    stats = mean_sd(rows, ["depth", "width"], ["accuracy (%)"])
+    widths = sorted(stats["width"].unique())
+    table = pd.DataFrame({"conv layers": sorted(stats["depth"].unique())})
+    for width in widths:
+        part = stats[stats["width"] == width].set_index("depth")
+        cells = mean_sd_columns(part, {"accuracy (%)": "acc"})["acc"]
+        table[f"width {width}"] = [cells.get(depth, "—") for depth in table["conv layers"]]
+    effects = doubling_effects(rows)
+    if math.isnan(effects["depth"]):
+        verdict = "too few trials to separate depth from width."
+    else:
         larger = "depth" if effects["depth"] > effects["width"] else "width"
-        verdict = f"in this search, doubling {larger} helped more"
+        verdict = (f"doubling depth changes accuracy by {effects['depth']:+.2f} points and doubling "
+                   f"width by {effects['width']:+.2f} (least squares, the other held fixed): "
+                   f"here {larger} helped more.")
+    n = int(stats["n"].min()) if len(stats) else 0
     return Table(
         "depth_vs_width", table,
-        f"Depth against width on {caption_data}: least-squares effect of doubling each, the other "
-        f"held fixed, over the searched seed-convnets that trained to the end; {verdict}.",
-        best={"accuracy change per doubling (points)": "max"},
+        f"Depth against width on {caption_data}: test accuracy (%) of the write-up's 3-block model, "
+        f"mean ± sd over n = {n} seeds, one recipe throughout; {verdict}",
+        best={f"width {w}": "max" for w in widths},
     )
-
-
-def _levels(rows: pd.DataFrame, column: str) -> str:
-    return ", ".join(str(v) for v in sorted(rows[column].unique())) or "—"
-
-
-def _points(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:+.2f}"
 
 
 def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
@@ -303,12 +323,13 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     sized = depth_width_frame(frame)
     if not sized.empty:
         outputs.append(Plot("accuracy_vs_depth", line_with_bands(
-            sized, "depth", "accuracy (%)", xlabel="conv layers", ylabel="test accuracy (%)",
-            title=caption_data), "Searched seed-convnets: accuracy against depth (mean ± sd)."))
+            sized, "depth", "accuracy (%)", hue="width", xlabel="conv layers",
+            ylabel="test accuracy (%)", title=caption_data),
+            "Depth-width grid: accuracy against depth, one line per base width (mean ± sd)."))
         outputs.append(Plot("accuracy_vs_width", line_with_bands(
-            sized, "width", "accuracy (%)", xlabel="base width (channels)",
+            sized, "width", "accuracy (%)", hue="depth", xlabel="base width (channels)",
             ylabel="test accuracy (%)", logx=True, title=caption_data),
-            "Searched seed-convnets: accuracy against base width (mean ± sd)."))
+            "Depth-width grid: accuracy against base width, one line per depth (mean ± sd)."))
     return outputs
 
 

@@ -1,6 +1,7 @@
 """The command line: progress, a record on disk, and one clear message per bad input."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,17 @@ def test_missing_data_root_says_where_and_how(tmp_path):
     assert str(missing) in result.stderr and "HARNESS_DATA" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_archive_says_which_file_and_leaves_no_cache(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "cifar10-jpeg.tar.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"not really gzip" * 10)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "HARNESS_CACHE": str(cache), "HARNESS_OFFLINE": "1"}
+    result = run_cli("train", "--dataset", "cifar10", "--model", "mlp", "--epochs", "1",
+                     "--data-root", str(root), "--out", str(tmp_path / "out"), env=env)
+    assert result.returncode == 3
+    assert "cifar10-jpeg.tar.gz" in result.stderr and "corrupt" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+    assert not cache.exists() or not any(cache.rglob("*"))
