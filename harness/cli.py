@@ -47,6 +47,7 @@ def _list(_args: argparse.Namespace) -> int:
     from harness.data import list_datasets
     from harness.losses import list_losses, loss_options
     from harness.models import list_models, model_options
+    from harness.study import get_study, list_studies
 
     def options(defaults: dict) -> str:
         return ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-"
@@ -60,7 +61,62 @@ def _list(_args: argparse.Namespace) -> int:
     print("losses:")
     for name in list_losses():
         print(f"  {name:<20} {options(loss_options(name))}")
+    print("studies:")
+    for name in list_studies():
+        study = get_study(name)
+        headline = study.description.strip().splitlines()[0] if study.description else ""
+        print(f"  {name:<20} {headline}")
+        for profile in study.profiles.values():
+            stages = ", ".join(stage.name for stage in profile.stages)
+            print(f"    --profile {profile.name:<10} {profile.description} [stages: {stages}]")
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.config import parse_overrides
+    from harness.runner import RunOptions, run_study
+
+    options = RunOptions(
+        study=args.study,
+        profile=args.profile,
+        overrides=parse_overrides(args.set or []),
+        gpus_per_trial=args.gpus_per_trial,
+        ray_address=args.ray_address,
+        resume=args.resume,
+        runs_dir=args.runs_dir,
+        results_dir=args.results_dir,
+        data_root=str(Path(args.data_root).resolve()) if args.data_root else None,
+        tracking=not args.no_mlflow,
+    )
+    summary = run_study(options, echo=lambda line: print(line, flush=True))
+    print(f"{len(summary.records)} trials in {summary.seconds:.1f}s; "
+          f"results in {summary.results_dir}")
+    if summary.tracking_uri:
+        print(f"MLflow: {summary.tracking_uri}  "
+              f"(browse with `harness ui --runs-dir {args.runs_dir}`)")
+    return 0
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from harness.runner import rebuild_tables
+
+    out = rebuild_tables(args.study, args.profile, args.runs_dir, args.results_dir,
+                         from_results=args.from_results)
+    print(out)
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import os
+
+    from harness.tracking import tracking_uri
+
+    uri = tracking_uri(args.runs_dir)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(args.port)]
+    print(" ".join(command[1:]), flush=True)
+    os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the server
+    return 0  # pragma: no cover
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +143,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="show datasets, models, losses and studies")
     lister.set_defaults(func=_list)
+
+    run = sub.add_parser("run", help="run a study's profile on Ray Tune and write its results")
+    run.add_argument("study", help="study name (see `harness list`)")
+    run.add_argument("--profile", required=True, help="profile of the study, e.g. smoke or paper")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="replace a config key in every stage, e.g. epochs=2 or device=cpu")
+    run.add_argument("--gpus-per-trial", type=float,
+                     help="GPUs per trial, overriding the study's; 0.25 runs four trials per card")
+    run.add_argument("--ray-address",
+                     help="an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run: finished stages and trials are kept")
+    run.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                     help="scratch folder: Ray storage, records, MLflow store (default: runs)")
+    run.add_argument("--results-dir", type=Path, default=Path("results"),
+                     help="where results/<study>/<profile>/ goes (default: results)")
+    run.add_argument("--data-root", help="folder with the data (default: $HARNESS_DATA)")
+    run.add_argument("--no-mlflow", action="store_true", help="skip MLflow logging")
+    run.set_defaults(func=_run)
+
+    tables = sub.add_parser(
+        "tables", help="rebuild results/<study>/<profile>/ from stored records, no training",
+        description="Reads runs/records/<study>/<profile>/ if it holds records (the latest "
+                    "run), else the records/ folder committed in results/<study>/<profile>/.")
+    tables.add_argument("study")
+    tables.add_argument("--profile", required=True)
+    tables.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    tables.add_argument("--results-dir", type=Path, default=Path("results"))
+    tables.add_argument("--from-results", action="store_true",
+                        help="read the committed results/<study>/<profile>/records/ even "
+                             "when runs/ has records")
+    tables.set_defaults(func=_tables)
+
+    ui = sub.add_parser("ui", help="browse the MLflow store (mlflow ui on 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                    help="the runs folder whose mlflow.db to open ($MLFLOW_TRACKING_URI wins)")
+    ui.set_defaults(func=_ui)
     return parser
 
 

@@ -8,6 +8,7 @@ stages before it (e.g. re-run the top five configurations of a search with three
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ def register_study(study: Study) -> Study:
     return study
 
 
+STUDY_MODULES_ENV = "HARNESS_STUDIES"
+
+
 def _discover() -> None:
     # Study modules register themselves on import; importing the package once finds them all.
     import studies
@@ -80,6 +84,11 @@ def _discover() -> None:
     for module in pkgutil.iter_modules(studies.__path__):
         if not module.name.startswith("_"):
             importlib.import_module(f"studies.{module.name}")
+    # Studies kept outside the package (a test's tiny study, a user's own): comma-separated
+    # importable module names in $HARNESS_STUDIES.
+    for name in os.environ.get(STUDY_MODULES_ENV, "").split(","):
+        if name.strip():
+            importlib.import_module(name.strip())
 
 
 def get_study(name: str) -> Study:

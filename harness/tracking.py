@@ -1,0 +1,328 @@
+"""MLflow tracking from the driver: workers never talk to MLflow.
+
+The store is ``sqlite:///<runs-dir>/mlflow.db`` (MLflow 3 deprecates the file store) unless
+``MLFLOW_TRACKING_URI`` says otherwise; a SQLite store keeps artifacts in
+``mlflow-artifacts/`` beside its database file. One experiment per study; per run of a
+profile one parent run (tables and figures of the results folder as artifacts) with one
+nested run per trial:
+params = the flat config, metrics per epoch (step = epoch), tags that identify the trial
+and its data, and artifacts (the record, per-class accuracy CSV, confusion-matrix PNG).
+
+Trials are logged from their records (the per-epoch history is in the record), each as it
+finishes (a Tune callback in the driver), then reconciled once its stage has finished: a
+trial missing from MLflow, or logged with another status, is (re)logged then. Runs are
+keyed by the ``harness.trial_key`` tag, so a resumed stage never duplicates a trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+DB_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlflow-artifacts"
+PARENT_FILE = "mlflow-parent.json"
+TRIAL_KEY_TAG = "harness.trial_key"
+MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
+MAX_METRICS_PER_BATCH = 1000
+# Trial statuses as MLflow run statuses: a stopped or diverged trial still finished cleanly.
+RUN_STATUS = {
+    "completed": "FINISHED",
+    "stopped": "FINISHED",
+    "diverged": "FINISHED",
+    "failed": "FAILED",
+}
+
+
+def tracking_uri(runs_dir: str | Path = "runs") -> str:
+    """MLFLOW_TRACKING_URI if set, else a SQLite store in the runs folder (absolute path)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{(Path(runs_dir) / DB_FILE).resolve()}"
+
+
+def quiet_mlflow() -> None:
+    """MLflow and its migrations log every table they create: keep warnings only."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", message=".*noload.*")  # SQLAlchemy, inside MLflow's store
+    import mlflow  # noqa: F401 - configures its loggers, which we then turn down
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def trial_key(record: Mapping[str, Any]) -> str:
+    return f"{record.get('profile')}/{record.get('stage')}/{record.get('trial_id')}"
+
+
+def trial_tags(record: Mapping[str, Any]) -> dict[str, str]:
+    config = record.get("config", {})
+    data = record.get("data") or {}
+    environment = record.get("environment") or {}
+    tags = {
+        "study": record.get("study"),
+        "profile": record.get("profile"),
+        "stage": record.get("stage"),
+        "trial_id": record.get("trial_id"),
+        "config_hash": record.get("config_hash"),
+        "seed": record.get("seed"),
+        "repeat": config.get("repeat"),
+        "status": record.get("status"),
+        "dataset": data.get("dataset"),
+        "data_source": data.get("source"),
+        "data_sha256": data.get("sha256"),
+        "git_commit": environment.get("git_commit"),
+        "device": environment.get("device_name") or environment.get("device"),
+        "restored_from_epoch": record.get("restored_from_epoch"),
+        TRIAL_KEY_TAG: trial_key(record),
+    }
+    return {k: str(v) for k, v in tags.items() if v is not None}
+
+
+def epoch_metrics(record: Mapping[str, Any]) -> list[tuple[str, float, int]]:
+    """(name, value, step) for every finite number in the history, step = epoch."""
+    rows: list[tuple[str, float, int]] = []
+    for entry in record.get("history") or []:
+        step = int(entry.get("epoch", 0))
+        for name, value in entry.items():
+            if name != "epoch" and _finite(value):
+                rows.append((name, float(value), step))
+    for name in ("train_seconds", "wall_seconds", "num_params", "macs_per_image"):
+        if _finite(record.get(name)):
+            rows.append((name, float(record[name]), 0))
+    return rows
+
+
+def write_trial_artifacts(record: Mapping[str, Any], folder: Path) -> list[Path]:
+    """The files a trial's run keeps: its record, per-class accuracy and confusion matrix."""
+    from harness.records import write_record
+
+    paths = [write_record(dict(record), folder)]
+    per_class = record.get("per_class_accuracy")
+    names = record.get("class_names") or []
+    if per_class:
+        counts = record.get("train_class_counts") or [None] * len(per_class)
+        path = folder / "per_class_accuracy.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["class", "name", "test_accuracy", "train_count"])
+            for i, accuracy in enumerate(per_class):
+                writer.writerow(
+                    [
+                        i,
+                        names[i] if i < len(names) else i,
+                        accuracy,
+                        counts[i] if i < len(counts) else None,
+                    ]
+                )
+        paths.append(path)
+    matrix = record.get("confusion_matrix")
+    if matrix:
+        paths.append(_confusion_png(matrix, names or [str(i) for i in range(len(matrix))], folder))
+    return paths
+
+
+def _confusion_png(matrix: Sequence[Sequence[float]], names: Sequence[str], folder: Path) -> Path:
+    try:
+        from harness.report import confusion_heatmap, write_figure
+    except ImportError:  # the report package is optional here: plain matplotlib will do
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(5, 4))
+        axes = figure.subplots()
+        image = axes.imshow(matrix, cmap="Blues")
+        figure.colorbar(image, ax=axes)
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        path = folder / "confusion_matrix.png"
+        figure.savefig(path, dpi=100)
+        return path
+    return write_figure(confusion_heatmap(matrix, names), folder, "confusion_matrix")
+
+
+class Tracker:
+    """Logs one study's runs to MLflow through a client (no global active-run state)."""
+
+    def __init__(self, client: Any, experiment_id: str, uri: str, study: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.uri = uri
+        self.study = study
+        self.parent_run_id: str | None = None
+        self._parent_file: Path | None = None
+
+    @classmethod
+    def open(cls, runs_dir: str | Path, study: str) -> Tracker:
+        quiet_mlflow()
+        from mlflow import MlflowClient
+
+        uri = tracking_uri(runs_dir)
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            experiment = client.get_experiment_by_name(study)
+            if experiment is None:
+                # A SQLite store keeps artifacts beside its database file, not in the cwd.
+                location = None
+                if uri.startswith("sqlite:///"):
+                    database = Path(uri.removeprefix("sqlite:///")).resolve()
+                    location = (database.parent / ARTIFACTS_DIR / study).as_uri()
+                experiment_id = client.create_experiment(study, artifact_location=location)
+            else:
+                experiment_id = experiment.experiment_id
+                if experiment.lifecycle_stage == "deleted":
+                    client.restore_experiment(experiment_id)
+        except Exception as error:  # MLflow raises many types; one message is enough here
+            raise HarnessError(f"cannot open the MLflow store {uri}: {error}") from None
+        return cls(client, experiment_id, uri, study)
+
+    def start_parent(self, profile: str, state_dir: Path, plan: Mapping[str, Any]) -> str:
+        """The run that holds this study/profile's trials; a resumed run reuses it."""
+        from harness.environment import git_commit
+
+        self._parent_file = state_dir / PARENT_FILE
+        if self._parent_file.exists():
+            run_id = json.loads(self._parent_file.read_text()).get("run_id")
+            try:
+                run = self.client.get_run(run_id)
+                if run.info.experiment_id == self.experiment_id:
+                    self.client.update_run(run_id, status="RUNNING")
+                    self.parent_run_id = run_id
+                    return run_id
+            except Exception:  # noqa: BLE001 - a parent from another store: start a new one
+                pass
+        tags = {
+            "study": self.study,
+            "profile": profile,
+            "harness.kind": "study",
+            "git_commit": git_commit() or "unknown",
+        }
+        run = self.client.create_run(
+            self.experiment_id, tags=tags, run_name=f"{self.study}/{profile}"
+        )
+        self.parent_run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        params = [
+            Param("profile", profile),
+            Param("overrides", json.dumps(plan.get("overrides", {}))),
+            Param("stages", ",".join(plan.get("stages", []))),
+        ]
+        self.client.log_batch(self.parent_run_id, params=params)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._parent_file.with_name(self._parent_file.name + ".tmp")
+        tmp.write_text(json.dumps({"run_id": self.parent_run_id, "uri": self.uri}))
+        os.replace(tmp, self._parent_file)
+        return self.parent_run_id
+
+    def _existing_trial_runs(self) -> dict[str, tuple[str, str | None]]:
+        """trial key -> (run id, status tag) of the trial runs under the parent run."""
+        found: dict[str, tuple[str, str | None]] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                key = run.data.tags.get(TRIAL_KEY_TAG)
+                if key:
+                    found[key] = (run.info.run_id, run.data.tags.get("status"))
+            token = page.token
+            if not token:
+                return found
+
+    def log_trials(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
+        """One nested run per trial record, replacing any earlier run of the same trial."""
+        existing = self._existing_trial_runs() if self.parent_run_id else {}
+        run_ids = []
+        for record in records:
+            old = existing.get(trial_key(record))
+            if old:
+                self.client.delete_run(old[0])
+            run_ids.append(self.log_trial(record))
+        return run_ids
+
+    def sync_stage(self, records: Sequence[Mapping[str, Any]], profile: str, stage: str) -> int:
+        """Make the stage's trial runs match its final records: log what live logging
+        missed or logged with another status, and delete runs of trials that are not in
+        the records (an attempt the stage was restarted from). Returns runs written."""
+        existing = self._existing_trial_runs() if self.parent_run_id else {}
+        wanted = {trial_key(r): r for r in records}
+        prefix = f"{profile}/{stage}/"
+        for key, (run_id, _status) in existing.items():
+            if key.startswith(prefix) and key not in wanted:
+                self.client.delete_run(run_id)
+        written = 0
+        for key, record in wanted.items():
+            old = existing.get(key)
+            if old and old[1] == str(record.get("status")):
+                continue
+            if old:
+                self.client.delete_run(old[0])
+            self.log_trial(record)
+            written += 1
+        return written
+
+    def log_trial(self, record: Mapping[str, Any]) -> str:
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = trial_tags(record)
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        name = f"{record.get('stage')}/{record.get('trial_id')}"
+        run_id = self.client.create_run(self.experiment_id, tags=tags, run_name=name).info.run_id
+        params = [
+            Param(k, _param_value(v)) for k, v in sorted((record.get("config") or {}).items())
+        ]
+        now = int(time.time() * 1000)
+        metrics = [Metric(n, v, now, s) for n, v, s in epoch_metrics(record)]
+        for i in range(0, len(params), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=params[i : i + MAX_PARAMS_PER_BATCH])
+        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
+        with tempfile.TemporaryDirectory(prefix="harness-mlflow-") as folder:
+            for path in write_trial_artifacts(record, Path(folder)):
+                self.client.log_artifact(run_id, str(path))
+        self.client.log_batch(run_id, tags=[RunTag("status", str(record.get("status")))])
+        self.client.set_terminated(run_id, RUN_STATUS.get(str(record.get("status")), "FINISHED"))
+        return run_id
+
+    def log_results(self, results_folder: Path) -> None:
+        """The results folder's tables and figures as the parent run's artifacts."""
+        if not self.parent_run_id:
+            return
+        for path in sorted(results_folder.iterdir()):
+            if path.is_file():
+                self.client.log_artifact(self.parent_run_id, str(path), "results")
+
+    def finish(self, status: str = "FINISHED") -> None:
+        if not self.parent_run_id:
+            return
+        try:
+            self.client.set_terminated(self.parent_run_id, status)
+        except Exception as error:  # noqa: BLE001 - never hide the run's own error behind this
+            print(f"harness: warning: could not close MLflow run {self.parent_run_id}: {error}")

@@ -1,0 +1,390 @@
+"""`harness run / tables / ui / list`: bad input fails fast with one message and touches no
+results; a real run writes results that `harness tables` rebuilds from records alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tiny_study
+
+from harness.cli import main
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray")
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env.update(
+        HARNESS_STUDIES="tiny_study",
+        PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]),
+        RAY_DEDUP_LOGS="0",
+        **extra,
+    )
+    return env
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=cli_env(**env),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A Ray instance in this process that CLI subprocesses join with --ray-address, as a
+    user joins a running cluster; it also spares each subprocess a Ray start."""
+    from harness.tune import quiet_ray_env
+
+    quiet_ray_env()
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def earlier_results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results" / "tiny" / "quick"
+    folder.mkdir(parents=True)
+    (folder / "records.csv").write_text("from an earlier run\n")
+    return folder
+
+
+def _untouched(folder: Path) -> bool:
+    return (
+        sorted(p.name for p in folder.parent.iterdir()) == ["quick"]
+        and sorted(p.name for p in folder.iterdir()) == ["records.csv"]
+        and (folder / "records.csv").read_text() == "from an earlier run\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["nope", "--profile", "quick"], "unknown study 'nope'; choose one of:"),
+        (["tiny", "--profile", "huge"], "study 'tiny' has no profile 'huge'; choose one of: smoke"),
+        (["tiny", "--profile", "quick", "--set", "widht=3"], "unknown config key(s): widht"),
+        (["tiny", "--profile", "quick", "--set", "lr=fast"], "lr must be a number"),
+        (
+            ["tiny", "--profile", "quick", "--set", "model.depth=3"],
+            "unknown option(s) for model 'mlp'",
+        ),
+        (
+            ["tiny", "--profile", "quick", "--set", "fault.fail_once_at_epoch=1"],
+            "fault.fail_once_at_epoch must be in [2, epochs=1]",
+        ),
+        (
+            ["tiny", "--profile", "quick", "--ray-address", "127.0.0.1:1"],
+            "cannot reach a Ray cluster at 127.0.0.1:1",
+        ),
+        (["tiny", "--profile", "quick", "--gpus-per-trial", "-1"], "--gpus-per-trial must be >= 0"),
+    ],
+)
+def test_bad_input_is_one_message_before_any_trial(
+    args, fragment, tmp_path, earlier_results, capsys
+):
+    started = time.perf_counter()
+    code = main(
+        [
+            "run",
+            *args,
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--results-dir",
+            str(tmp_path / "results"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("harness: error: ") and fragment in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert time.perf_counter() - started < 30
+    assert _untouched(earlier_results)
+    assert not (tmp_path / "runs" / "ray").exists()  # nothing ran
+
+
+def test_unwritable_runs_or_results_folder_fails_first(tmp_path, earlier_results, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = main(
+        [
+            "run",
+            "tiny",
+            "--profile",
+            "quick",
+            "--runs-dir",
+            str(blocker / "runs"),
+            "--results-dir",
+            str(tmp_path / "results"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write the runs folder" in err and str(blocker) in err
+    assert _untouched(earlier_results)
+    code = main(
+        [
+            "run",
+            "tiny",
+            "--profile",
+            "quick",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--results-dir",
+            str(blocker / "results"),
+        ]
+    )
+    assert code == 2 and "cannot write the results folder" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
+    state = tmp_path / "runs" / "ray" / "tiny-quick"
+    state.mkdir(parents=True)
+    (state / "plan.json").write_text(
+        json.dumps(
+            {"study": "tiny", "profile": "quick", "overrides": {"epochs": 3}, "stages": ["only"]}
+        )
+    )
+    code = main(
+        [
+            "run",
+            "tiny",
+            "--profile",
+            "quick",
+            "--resume",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--results-dir",
+            str(tmp_path / "results"),
+        ]
+    )
+    assert code == 2 and "resume with the same --set values" in capsys.readouterr().err
+
+
+@needs_ray
+def test_a_ray_address_nobody_answers_fails_fast_from_the_environment(tmp_path, earlier_results):
+    started = time.perf_counter()
+    result = run_cli(
+        "run",
+        "tiny",
+        "--profile",
+        "quick",
+        "--results-dir",
+        "results",
+        cwd=tmp_path,
+        timeout=120,
+        RAY_ADDRESS="127.0.0.1:1",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "cannot reach a Ray cluster at 127.0.0.1:1" in result.stderr
+    assert time.perf_counter() - started < 60
+    assert _untouched(earlier_results)
+
+
+@needs_ray
+def test_a_port_that_answers_but_is_no_ray_head_fails_within_the_timeout(tmp_path):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    held = []
+    threading.Thread(
+        target=lambda: held.extend(listener.accept() for _ in range(64)), daemon=True
+    ).start()
+    started = time.perf_counter()
+    result = run_cli(
+        "run",
+        "tiny",
+        "--profile",
+        "quick",
+        "--ray-address",
+        f"127.0.0.1:{port}",
+        cwd=tmp_path,
+        timeout=120,
+        HARNESS_RAY_CONNECT_TIMEOUT="2",
+    )
+    listener.close()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"harness: error: Ray at 127.0.0.1:{port} did not answer within 2s "
+        "(HARNESS_RAY_CONNECT_TIMEOUT); is it the head node of a Ray cluster of the same "
+        "Ray version?"
+    )
+    assert time.perf_counter() - started < 60
+    assert not (tmp_path / "runs" / "ray").exists()
+
+
+def test_ui_execs_mlflow_bound_to_localhost(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append(argv))
+    main(["ui", "--port", "5123", "--runs-dir", str(tmp_path / "runs")])
+    (argv,) = calls
+    assert argv[1:4] == ["-m", "mlflow", "ui"]
+    assert (
+        argv[argv.index("--backend-store-uri") + 1]
+        == f"sqlite:///{(tmp_path / 'runs' / 'mlflow.db').resolve()}"
+    )
+    assert (
+        argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "5123"
+    )
+
+
+def test_the_cli_imports_and_lists_without_ray_or_mlflow(tmp_path):
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ray", "mlflow", "optuna"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
+sys.meta_path.insert(0, Block())
+import harness.cli, harness.runner, harness.tracking, harness.tune
+assert harness.cli.main(["list"]) == 0
+sys.exit(harness.cli.main(["run", "tiny", "--profile", "quick"]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(),
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "tiny" in result.stdout and "--profile quick" in result.stdout
+    assert "MLflow is not installed" in result.stderr or "Ray is not installed" in result.stderr
+
+
+@needs_ray
+def test_run_then_tables_rebuilds_the_same_results(tmp_path, earlier_results, cluster, capsys):
+    result = run_cli("run", "tiny", "--profile", "quick", "--set", "epochs=2",
+                     "--ray-address", cluster, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"running tiny/quick on the Ray cluster at {cluster}" in result.stdout
+    assert "stage only: 2 trials (2 completed)" in result.stdout
+    assert "Current best trial" in result.stdout  # Tune's live table
+    out = tmp_path / "results" / "tiny" / "quick"
+    csv = (out / "records.csv").read_text()
+    assert csv.count("\n") == 3 and "from an earlier run" not in csv
+    records = sorted((out / "records" / "only").glob("*.json"))
+    assert len(records) == 2
+    assert [len(json.loads(p.read_text())["history"]) for p in records] == [2, 2]
+    assert (tmp_path / "runs" / "mlflow.db").exists()
+    assert "INFO mlflow" not in result.stderr  # MLflow's own noise stays quiet
+
+    def tables(*extra: str) -> str:
+        dirs = ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]
+        assert main(["tables", "tiny", "--profile", "quick", *dirs, *extra]) == 0
+        return capsys.readouterr().out
+
+    (out / "records.csv").write_text("stale\n")
+    assert f"2 records from {tmp_path / 'runs/records/tiny/quick'}" in tables()
+    assert (out / "records.csv").read_text() == csv
+    assert f"2 records from {out / 'records'}" in tables("--from-results")
+    assert (out / "records.csv").read_text() == csv
+    # Without runs/ (a fresh clone), the committed records/ folder is the source.
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    (out / "accuracy_by_lr.md").unlink()
+    assert f"2 records from {out / 'records'}" in tables()
+    assert (out / "records.csv").read_text() == csv and (out / "accuracy_by_lr.md").exists()
+    assert len(list((out / "records").rglob("*.json"))) == 2
+
+
+def test_tables_without_records_says_what_to_run(tmp_path, capsys):
+    code = main(
+        [
+            "tables",
+            "tiny",
+            "--profile",
+            "smoke",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--results-dir",
+            str(tmp_path / "results"),
+        ]
+    )
+    assert code == 2 and "run `harness run tiny --profile smoke` first" in capsys.readouterr().err
+
+
+def test_list_shows_studies_with_their_profiles(capsys):
+    assert tiny_study.build().name == "tiny"
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "studies:" in out and "tiny" in out
+    for profile in ("smoke", "resume", "quick", "bench"):
+        assert f"--profile {profile}" in out
+
+
+def _trial_lines(folder: Path) -> dict[str, int]:
+    out = {}
+    for result in folder.glob("trial_*/result.json"):
+        out[result.parent.name] = len(result.read_text().splitlines())
+    return out
+
+
+@needs_ray
+def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster):
+    import signal
+
+    command = [sys.executable, "-m", "harness.cli", "run", "tiny", "--profile", "long",
+               "--no-mlflow"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=tmp_path, env=cli_env(RAY_ADDRESS=cluster),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stage_dir = tmp_path / "runs" / "ray" / "tiny-long" / "long"
+    deadline = time.monotonic() + 120
+    finished: dict[str, str] = {}
+    while time.monotonic() < deadline and process.poll() is None:
+        lines = _trial_lines(stage_dir)
+        done = [name for name, n in lines.items() if n == 20]
+        if done and len(done) < 4:
+            finished = {name: (stage_dir / name / "result.json").read_text() for name in done}
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=120)
+    assert finished, (
+        f"no moment with some trials finished and some not:\n{out[-2000:]}\n{err[-2000:]}"
+    )
+    assert process.returncode == 130, err[-3000:]
+    assert "unfinished" in err and "--resume" in err
+    assert not (tmp_path / "results" / "tiny" / "long").exists()
+
+    result = run_cli(
+        "run",
+        "tiny",
+        "--profile",
+        "long",
+        "--no-mlflow",
+        "--resume",
+        cwd=tmp_path,
+        RAY_ADDRESS=cluster,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "results" / "tiny" / "long" / "records").rglob("*.json")
+    ]
+    assert len(records) == 4 and {r["status"] for r in records} == {"completed"}
+    assert all(len(r["history"]) == 20 for r in records)
+    for name, text in finished.items():  # finished trials were not trained again
+        assert (stage_dir / name / "result.json").read_text() == text
+        record = next(r for r in records if f"trial_{r['trial_id']}" == name)
+        assert "restored_from_epoch" not in record
