@@ -270,16 +270,17 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     if len(long):
         long["train images"] = long["train_count"]
         long["imbalance factor"] = long["config.imbalance_factor"]
+        long["loss"] = long["label"]
         top = long[long["imbalance factor"] == long["imbalance factor"].max()]
         outputs.append(Plot("per_class_vs_frequency", line_with_bands(
-            top, "train images", "accuracy", hue="label", logx=True,
+            top, "train images", "accuracy", hue="loss", logx=True,
             xlabel="training images of the class", ylabel="test accuracy",
             title=f"{caption_data}, IF {top['imbalance factor'].iloc[0]:g}"),
             "Per-class test accuracy against class frequency, one line per loss (mean ± sd)."))
-    errors = _error_frame(frame, "main")
+    errors = _error_frame(frame, "main").rename(columns={"label": "loss"})
     if errors["IF"].nunique() > 1:
         outputs.append(Plot("error_vs_factor", line_with_bands(
-            errors, "IF", "error (%)", hue="label", logx=True, xlabel="imbalance factor",
+            errors, "IF", "error (%)", hue="loss", logx=True, xlabel="imbalance factor",
             ylabel="top-1 test error (%)", title=caption_data),
             "Test error against imbalance factor, one line per loss, bands ±1 sd over seeds."))
     return outputs
