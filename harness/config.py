@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
 from harness.errors import ConfigError
+from harness.registry import reject_unknown_options
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
@@ -267,22 +268,12 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     _check(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
 
     model_defaults = model_options(config.model)
-    _reject_unknown_options("model", config.model, model_opts, model_defaults)
+    reject_unknown_options("model", config.model, model_opts, model_defaults, prefix="model.")
     loss_defaults = loss_options(config.loss)
-    _reject_unknown_options("loss", config.loss, loss_opts, loss_defaults)
+    reject_unknown_options("loss", config.loss, loss_opts, loss_defaults, prefix="loss.")
     model_opts = {k: coerce_option(f"model.{k}", v, model_defaults[k]) for k, v in model_opts.items()}
     loss_opts = {k: coerce_option(f"loss.{k}", v, loss_defaults[k]) for k, v in loss_opts.items()}
     return dataclasses.replace(config, model_options=model_opts, loss_options=loss_opts)
-
-
-def _reject_unknown_options(kind: str, name: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        valid = ", ".join(f"{kind}.{k}" for k in sorted(defaults)) or "(none)"
-        raise ConfigError(
-            f"unknown option(s) for {kind} {name!r}: {', '.join(f'{kind}.{k}' for k in unknown)}. "
-            f"Valid options: {valid}"
-        )
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.registry import Registry
+from harness.registry import Registry, reject_unknown_options
 
 MIN_PRIOR = 1e-12  # stands in for the prior of a class with no training examples
 
@@ -69,13 +69,7 @@ def loss_options(name: str) -> dict[str, Any]:
 def create_loss(name: str, class_counts: Sequence[int], **options: Any) -> LossFunction:
     """Build loss ``name`` for a training split with ``class_counts`` examples per class."""
     factory = LOSSES.get(name)
-    defaults = loss_options(name)
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        valid = ", ".join(sorted(defaults)) or "(none)"
-        raise ConfigError(
-            f"unknown option(s) for loss {name!r}: {', '.join(unknown)}. Valid options: {valid}"
-        )
+    reject_unknown_options("loss", name, options, loss_options(name))
     return factory(_check_counts(class_counts), **options)
 
 

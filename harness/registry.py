@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from harness.errors import RegistryError
@@ -42,3 +42,19 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def reject_unknown_options(
+    kind: str, name: str, given: Iterable[str], valid: Iterable[str], prefix: str = ""
+) -> None:
+    """One message for options a model or loss does not take, listing the ones it does."""
+    from harness.errors import ConfigError
+
+    valid = sorted(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        listed = ", ".join(f"{prefix}{k}" for k in valid) or "(none)"
+        raise ConfigError(
+            f"unknown option(s) for {kind} {name!r}: {', '.join(prefix + k for k in unknown)}. "
+            f"Valid options: {listed}"
+        )

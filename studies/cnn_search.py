@@ -194,17 +194,24 @@ def _percent_table(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return stats
 
 
-def baselines_table(frame: pd.DataFrame, caption_data: str) -> Table:
-    rows = completed(frame[frame["stage"] == "baselines"])
-    stats = _percent_table(rows, ["label"])
-    shown = pd.DataFrame({
-        "model": stats["label"],
+def _accuracy_and_cost_columns(stats: pd.DataFrame) -> dict[str, Any]:
+    """The columns the baselines and the leaderboard share: accuracy and what it cost."""
+    return {
         "test accuracy (%)": mean_sd_columns(stats, {"final.test_acc": "acc"}, scale=100)["acc"],
         "n": stats["n"],
         "parameters": stats["num_params"].map(lambda v: f"{int(v):,}"),
         "MMACs / image": stats["macs_per_image"].map(lambda v: f"{v / 1e6:.1f}"),
         "train s": stats["train_seconds_mean"].map(lambda v: f"{v:.1f}"),
         "images/s": stats["images_per_second_mean"].map(lambda v: f"{v:,.0f}"),
+    }
+
+
+def baselines_table(frame: pd.DataFrame, caption_data: str) -> Table:
+    rows = completed(frame[frame["stage"] == "baselines"])
+    stats = _percent_table(rows, ["label"])
+    shown = pd.DataFrame({
+        "model": stats["label"],
+        **_accuracy_and_cost_columns(stats),
     })
     reported = pd.DataFrame([{
         "model": "write-up model (reported, canonical CIFAR-10, not measured)",
@@ -228,12 +235,7 @@ def leaderboard_table(frame: pd.DataFrame, caption_data: str) -> Table:
     shown = pd.DataFrame({
         "rank": range(1, len(stats) + 1),
         "configuration": described,
-        "test accuracy (%)": mean_sd_columns(stats, {"final.test_acc": "acc"}, scale=100)["acc"],
-        "n": stats["n"],
-        "parameters": stats["num_params"].map(lambda v: f"{int(v):,}"),
-        "MMACs / image": stats["macs_per_image"].map(lambda v: f"{v / 1e6:.1f}"),
-        "train s": stats["train_seconds_mean"].map(lambda v: f"{v:.1f}"),
-        "images/s": stats["images_per_second_mean"].map(lambda v: f"{v:,.0f}"),
+        **_accuracy_and_cost_columns(stats),
     }).reset_index(drop=True)
     return Table(
         "leaderboard", shown,

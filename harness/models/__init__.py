@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from harness.errors import ConfigError
-from harness.registry import Registry
+from harness.registry import Registry, reject_unknown_options
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -54,13 +54,7 @@ def create_model(
 ) -> nn.Module:
     """Build model ``name`` for ``num_classes`` classes and (C, H, W) inputs."""
     factory = MODELS.get(name)
-    defaults = model_options(name)
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        valid = ", ".join(sorted(defaults)) or "(none)"
-        raise ConfigError(
-            f"unknown option(s) for model {name!r}: {', '.join(unknown)}. Valid options: {valid}"
-        )
+    reject_unknown_options("model", name, options, model_options(name))
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
     shape = tuple(in_shape)
