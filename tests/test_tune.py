@@ -15,24 +15,13 @@ pytest.importorskip("ray.tune")
 pytest.importorskip("mlflow")
 
 import tiny_study  # noqa: E402
+from mlflow_store import search_runs  # noqa: E402
 
 from harness.config import TrialConfig  # noqa: E402
 from harness.runner import RunOptions, RunSummary, TrialsFailed, run_study  # noqa: E402
 from harness.tracking import tracking_uri  # noqa: E402
 from harness.train import train  # noqa: E402
 from harness.tune import quiet_ray_env  # noqa: E402
-
-
-def search_runs(uri: str) -> list:
-    """mlflow.search_runs on one store; set_tracking_uri also sets $MLFLOW_TRACKING_URI,
-    which would send later runs of the harness to this store, so undo it."""
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    try:
-        return mlflow.search_runs(experiment_names=["tiny"], output_format="list")
-    finally:
-        mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module", autouse=True)
