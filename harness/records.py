@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from harness.files import write_json_atomic
 
 
 def record_filename(record: dict[str, Any]) -> str:
@@ -26,13 +27,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / record_filename(record)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_json_safe(record), indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(Path(out_dir) / record_filename(record), _json_safe(record))
 
 
 def read_record(path: str | Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
+from harness.files import write_json_atomic
 from harness.space import VARIANT_KEY, Choice, Grid, is_domain, sample
 from harness.study import Profile, Stage, Study, get_study
 
@@ -222,13 +223,6 @@ def _missing(module: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- small file helpers
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def done_marker(plan: RunPlan, stage: Stage) -> Path:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.files import write_json_atomic
 
 DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlflow-artifacts"
@@ -230,10 +231,7 @@ class Tracker:
             Param("stages", ",".join(plan.get("stages", []))),
         ]
         self.client.log_batch(self.parent_run_id, params=params)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._parent_file.with_name(self._parent_file.name + ".tmp")
-        tmp.write_text(json.dumps({"run_id": self.parent_run_id, "uri": self.uri}))
-        os.replace(tmp, self._parent_file)
+        write_json_atomic(self._parent_file, {"run_id": self.parent_run_id, "uri": self.uri})
         return self.parent_run_id
 
     def _existing_trial_runs(self) -> dict[str, tuple[str, str | None]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import math
 import os
 import time
@@ -24,6 +23,7 @@ from harness.data import DeviceBatches, eval_batches, load_dataset, pixel_stats
 from harness.data.types import ImageDataset
 from harness.environment import environment_facts, resolve_device
 from harness.evaluate import Evaluation, evaluate
+from harness.files import atomic_path
 from harness.losses import create_loss
 from harness.models import count_macs, count_parameters, create_model
 from harness.optim import build_optimizer, build_scheduler
@@ -36,12 +36,8 @@ Reporter = Callable[[dict[str, Any], dict[str, Any] | None], None]
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
     """Write a checkpoint atomically so an interrupted write never replaces a good one."""
-    path = Path(path)
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from harness.files import atomic_path
 
 CACHE_FORMAT = 1  # bump when the stored layout changes; old files are then just not found
 _TENSOR_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -84,15 +85,5 @@ def save_cached(path: Path, payload: dict[str, Any]) -> None:
     Readers (other trials decoding the same data at once) see either no file or a whole
     one; a failure removes the temp file so nothing half-written stays behind.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; a shared cache should stay readable
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import secrets
-from collections.abc import Hashable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +17,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.files import atomic_path, write_text_atomic  # noqa: F401  (re-exported)
 
 Direction = Literal["max", "min"]
 
@@ -255,34 +253,6 @@ def _json_cell(value: Any) -> Any:
     if isinstance(value, tuple):
         return json.dumps([None if _is_nan(v) else v for v in value])
     return value
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
-
-    A crash or an exception leaves the old file (or none) and no temporary file behind,
-    never half a table.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # Created by os.open with mode 0o666 so the final file gets the usual umask-based
-    # permissions (mkstemp would make it owner-only).
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-    return Path(path)
 
 
 def write_table(table: Table, out_dir: str | Path) -> list[Path]:
