@@ -9,11 +9,23 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
-DEFAULT_TRAIN_OUT = Path("runs") / "records"
+# Progress-line fields that are bookkeeping, not results.
+_NOT_SHOWN = {"epoch", "lr", "epoch_seconds", "images_per_second"}
+
+
+def progress_line(metrics: dict, epochs: int) -> str:
+    """One line per epoch: every scalar metric the task reported, then the speed."""
+    shown = "  ".join(
+        f"{key} {value:.4f}" for key, value in metrics.items()
+        if key not in _NOT_SHOWN and isinstance(value, int | float) and not isinstance(value, bool)
+    )
+    return (f"epoch {metrics['epoch']:>3}/{epochs}  {shown}  "
+            f"{metrics['epoch_seconds']:.1f}s  {metrics['images_per_second']:.0f} img/s")
 
 
 def _train(args: argparse.Namespace) -> int:
     from harness.config import TrialConfig, parse_overrides
+    from harness.plan import resolve_runs_dir
     from harness.records import write_record
     from harness.train import train
 
@@ -27,16 +39,11 @@ def _train(args: argparse.Namespace) -> int:
     config = TrialConfig.from_dict(values)
 
     def progress(metrics: dict, _checkpoint: dict | None) -> None:
-        print(
-            f"epoch {metrics['epoch']:>3}/{config.epochs}  "
-            f"train loss {metrics['train_loss']:.4f} acc {metrics['train_acc']:.4f}  "
-            f"test loss {metrics['test_loss']:.4f} acc {metrics['test_acc']:.4f}  "
-            f"{metrics['epoch_seconds']:.1f}s  {metrics['images_per_second']:.0f} img/s",
-            flush=True,
-        )
+        print(progress_line(metrics, config.epochs), flush=True)
 
+    out = args.out or resolve_runs_dir(None) / "records"
     record = train(config, progress, data_root=args.data_root)
-    path = write_record(record, args.out)
+    path = write_record(record, out)
     if record["status"] != "completed":
         print(f"trial {record['status']} at epoch {record['history'][-1]['epoch']}", flush=True)
     print(path)
@@ -45,22 +52,26 @@ def _train(args: argparse.Namespace) -> int:
 
 def _list(_args: argparse.Namespace) -> int:
     from harness.data import list_datasets
-    from harness.losses import list_losses, loss_options
-    from harness.models import list_models, model_options
+    from harness.losses import list_losses, loss_options, loss_output
+    from harness.models import list_models, model_options, model_output
+    from harness.registry import describe_options as options
     from harness.study import get_study, list_studies
-
-    def options(defaults: dict) -> str:
-        return ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-"
+    from harness.tasks import list_tasks, task_class, task_options
 
     print("datasets:")
     for name in list_datasets():
         print(f"  {name}")
+    print("tasks:")
+    for name in list_tasks():
+        task = task_class(name)
+        print(f"  {name:<20} output {task.output}, metric {task.metric} ({task.mode}); "
+              f"{options(task_options(name))}")
     print("models:")
     for name in list_models():
-        print(f"  {name:<20} {options(model_options(name))}")
+        print(f"  {name:<20} [{model_output(name)}] {options(model_options(name))}")
     print("losses:")
     for name in list_losses():
-        print(f"  {name:<20} {options(loss_options(name))}")
+        print(f"  {name:<20} [{loss_output(name)}] {options(loss_options(name))}")
     print("studies:")
     for name in list_studies():
         study = get_study(name)
@@ -74,7 +85,7 @@ def _list(_args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from harness.config import parse_overrides
-    from harness.runner import RunOptions, run_study
+    from harness.plan import RunOptions
 
     options = RunOptions(
         study=args.study,
@@ -83,22 +94,48 @@ def _run(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial,
         ray_address=args.ray_address,
         resume=args.resume,
+        rerun=args.rerun,
         runs_dir=args.runs_dir,
         results_dir=args.results_dir,
+        storage=args.storage,
         data_root=str(Path(args.data_root).resolve()) if args.data_root else None,
         tracking=not args.no_mlflow,
+        trial_resources=_resources(args.trial_resource or []),
     )
+    if args.dry_run:
+        from harness.pricing import print_dry_run
+
+        print_dry_run(options)
+        return 0
+    from harness.runner import run_study
+
     summary = run_study(options, echo=lambda line: print(line, flush=True))
     print(f"{len(summary.records)} trials in {summary.seconds:.1f}s; "
           f"results in {summary.results_dir}")
     if summary.tracking_uri:
-        print(f"MLflow: {summary.tracking_uri}  "
-              f"(browse with `harness ui --runs-dir {args.runs_dir}`)")
+        print(f"MLflow: {summary.tracking_uri}  (browse with `harness ui`)")
     return 0
 
 
+def _resources(items: Sequence[str]) -> dict[str, float]:
+    """--trial-resource NAME=AMOUNT: custom Ray resources each trial needs (e.g. a node's
+    label, to pin trials to it)."""
+    from harness.errors import ConfigError
+
+    parsed: dict[str, float] = {}
+    for item in items:
+        name, sep, amount = item.partition("=")
+        try:
+            parsed[name.strip()] = float(amount) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"--trial-resource expects NAME=AMOUNT, got {item!r}") from None
+        if not name.strip() or parsed[name.strip()] <= 0:
+            raise ConfigError(f"--trial-resource expects NAME=AMOUNT with AMOUNT > 0, got {item!r}")
+    return parsed
+
+
 def _tables(args: argparse.Namespace) -> int:
-    from harness.runner import rebuild_tables
+    from harness.results import rebuild_tables
 
     out = rebuild_tables(args.study, args.profile, args.runs_dir, args.results_dir,
                          from_results=args.from_results)
@@ -109,14 +146,21 @@ def _tables(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     import os
 
+    from harness.plan import resolve_runs_dir
     from harness.tracking import tracking_uri
 
-    uri = tracking_uri(args.runs_dir)
+    uri = tracking_uri(resolve_runs_dir(args.runs_dir))
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", "127.0.0.1", "--port", str(args.port)]
     print(" ".join(command[1:]), flush=True)
     os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the server
     return 0  # pragma: no cover
+
+
+RUNS_HELP = ("scratch folder: Ray storage, records, MLflow store (default: $HARNESS_RUNS, "
+             "else runs/ in the project root when run inside the checkout, else ./runs)")
+RESULTS_HELP = ("where results/<study>/<profile>/ goes (default: $HARNESS_RESULTS, else "
+                "results/ in the project root when run inside the checkout, else ./results)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-limit", type=int, help="train on a seeded subset of N images")
     train.add_argument("--deterministic", action="store_true",
                        help="torch deterministic algorithms on CUDA (CPU runs are always repeatable)")
-    train.add_argument("--out", type=Path, default=DEFAULT_TRAIN_OUT,
-                       help=f"folder for the record (default: {DEFAULT_TRAIN_OUT})")
+    train.add_argument("--out", type=Path,
+                       help="folder for the record (default: <runs folder>/records)")
     train.set_defaults(func=_train)
 
     lister = sub.add_parser("list", help="show datasets, models, losses and studies")
@@ -155,10 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run: finished stages and trials are kept")
-    run.add_argument("--runs-dir", type=Path, default=Path("runs"),
-                     help="scratch folder: Ray storage, records, MLflow store (default: runs)")
-    run.add_argument("--results-dir", type=Path, default=Path("results"),
-                     help="where results/<study>/<profile>/ goes (default: results)")
+    run.add_argument("--rerun", metavar="STAGE",
+                     help="with --resume: run STAGE and every later stage again, keeping the "
+                          "earlier ones (e.g. after editing that stage in the study)")
+    run.add_argument("--runs-dir", type=Path, help=RUNS_HELP)
+    run.add_argument("--results-dir", type=Path, help=RESULTS_HELP)
+    run.add_argument("--storage",
+                     help="Ray Tune storage for a multi-node cluster: an absolute folder every "
+                          "node sees, or a URI such as s3://bucket/prefix (default: runs/ray)")
+    run.add_argument("--trial-resource", action="append", metavar="NAME=AMOUNT",
+                     help="a custom Ray resource each trial needs, e.g. a node label to pin "
+                          "trials to that node")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the stages, trial counts and estimated cost; start nothing")
     run.add_argument("--data-root", help="folder with the data (default: $HARNESS_DATA)")
     run.add_argument("--no-mlflow", action="store_true", help="skip MLflow logging")
     run.set_defaults(func=_run)
@@ -169,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "run), else the records/ folder committed in results/<study>/<profile>/.")
     tables.add_argument("study")
     tables.add_argument("--profile", required=True)
-    tables.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    tables.add_argument("--results-dir", type=Path, default=Path("results"))
+    tables.add_argument("--runs-dir", type=Path, help=RUNS_HELP)
+    tables.add_argument("--results-dir", type=Path, help=RESULTS_HELP)
     tables.add_argument("--from-results", action="store_true",
                         help="read the committed results/<study>/<profile>/records/ even "
                              "when runs/ has records")
@@ -178,8 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="browse the MLflow store (mlflow ui on 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000)
-    ui.add_argument("--runs-dir", type=Path, default=Path("runs"),
-                    help="the runs folder whose mlflow.db to open ($MLFLOW_TRACKING_URI wins)")
+    ui.add_argument("--runs-dir", type=Path,
+                    help="the runs folder whose mlflow.db to open ($MLFLOW_TRACKING_URI wins); "
+                         + RUNS_HELP)
     ui.set_defaults(func=_ui)
     return parser
 

@@ -1,8 +1,8 @@
 """The typed, validated, frozen configuration of one trial.
 
-A trial's configuration is a flat mapping of keys to scalars. Model and loss
-options use dotted keys (``model.blocks``, ``loss.beta``) so that a Ray Tune
-search space, a ``--set`` override and a records.csv column all name a
+A trial's configuration is a flat mapping of keys to scalars. Model, loss and task
+options use dotted keys (``model.blocks``, ``loss.beta``, ``task.noise``) so that a
+Ray Tune search space, a ``--set`` override and a records.csv column all name a
 setting the same way.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, require
 from harness.registry import reject_unknown_options
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -24,17 +24,30 @@ SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
 IMBALANCE_PROFILES = ("none", "exp", "step")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+NORMALIZATIONS = ("channel", "per-image")
+INPUT_CORRUPTIONS = ("none", "shuffled-pixels", "random-pixels", "gaussian")
+OPTION_GROUPS = ("model", "loss", "task")
 
 # Keys that choose where and how fast a trial runs, not what it computes:
 # they stay out of the seed so a CPU and a GPU run of one config share a seed.
 RUNTIME_KEYS = frozenset(
     {"device", "precision", "channels_last", "compile", "deterministic", "eval_batch_size"}
 )
+# Keys added after the first records were made. At their defaults they stay out of the
+# config hash, so every earlier config keeps its hash and therefore its seed and metrics.
+HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
+    "task": "classify",
+    "input_corruption": "none",
+    "crop_size": 0,
+    "random_crop": False,
+    "normalization": "channel",
+}
 
 
 @dataclass(frozen=True)
 class TrialConfig:
     dataset: str = "digits"
+    task: str = "classify"
     model: str = "mlp"
     loss: str = "ce"
     epochs: int = 10
@@ -53,6 +66,11 @@ class TrialConfig:
     imbalance: str = "none"
     imbalance_factor: float = 1.0
     label_noise: float = 0.0
+    # Zhang et al.'s randomization tests and preprocessing (train and test alike).
+    input_corruption: str = "none"
+    crop_size: int = 0  # 0: the whole image; else a centre crop (random when random_crop)
+    random_crop: bool = False
+    normalization: str = "channel"  # per-channel dataset stats, or per-image standardization
     train_limit: int = 0
     test_limit: int = 0
     data_seed: int = 0
@@ -65,11 +83,13 @@ class TrialConfig:
     eval_batch_size: int = 1024
     model_options: Mapping[str, Any] = field(default_factory=dict)
     loss_options: Mapping[str, Any] = field(default_factory=dict)
+    task_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Freeze the option mappings too, so a config can't change after validation.
-        object.__setattr__(self, "model_options", types.MappingProxyType(dict(self.model_options)))
-        object.__setattr__(self, "loss_options", types.MappingProxyType(dict(self.loss_options)))
+        for group in OPTION_GROUPS:
+            name = f"{group}_options"
+            object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
@@ -77,17 +97,16 @@ class TrialConfig:
         return build_config(values)
 
     def to_dict(self) -> dict[str, Any]:
-        """The flat form: plain fields plus ``model.*`` and ``loss.*`` keys."""
+        """The flat form: plain fields plus ``model.*``, ``loss.*`` and ``task.*`` keys."""
         flat: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in ("model_options", "loss_options"):
+            if f.name in _OPTION_FIELDS:
                 continue
             value = getattr(self, f.name)
             flat[f.name] = list(value) if isinstance(value, tuple) else value
-        for key, value in sorted(self.model_options.items()):
-            flat[f"model.{key}"] = list(value) if isinstance(value, tuple) else value
-        for key, value in sorted(self.loss_options.items()):
-            flat[f"loss.{key}"] = list(value) if isinstance(value, tuple) else value
+        for group in OPTION_GROUPS:
+            for key, value in sorted(getattr(self, f"{group}_options").items()):
+                flat[f"{group}.{key}"] = list(value) if isinstance(value, tuple) else value
         return flat
 
     def replace(self, **changes: Any) -> TrialConfig:
@@ -96,8 +115,14 @@ class TrialConfig:
         return build_config(merged)
 
     def semantic_dict(self) -> dict[str, Any]:
-        """What the trial computes: the flat config without runtime-only keys."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_KEYS}
+        """What the trial computes: the flat config without runtime-only keys, and without
+        keys added later while they hold their defaults (so old hashes stay valid)."""
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in RUNTIME_KEYS
+            and not (k in HASH_NEUTRAL_DEFAULTS and v == HASH_NEUTRAL_DEFAULTS[k])
+        }
 
     def config_hash(self, include_repeat: bool = False) -> str:
         """A short stable hash of what the trial computes (repeat excluded by default)."""
@@ -113,12 +138,13 @@ class TrialConfig:
         return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-_PLAIN_FIELDS = {f.name: f for f in fields(TrialConfig) if f.name not in ("model_options", "loss_options")}
+_OPTION_FIELDS = tuple(f"{group}_options" for group in OPTION_GROUPS)
+_PLAIN_FIELDS = {f.name: f for f in fields(TrialConfig) if f.name not in _OPTION_FIELDS}
 _HINTS = get_type_hints(TrialConfig)
 
 
 def valid_keys() -> list[str]:
-    return sorted(_PLAIN_FIELDS) + ["model.<option>", "loss.<option>"]
+    return sorted(_PLAIN_FIELDS) + [f"{group}.<option>" for group in OPTION_GROUPS]
 
 
 def coerce(key: str, value: Any, expected: Any) -> Any:
@@ -199,31 +225,37 @@ def coerce_option(key: str, value: Any, default: Any) -> Any:
     return coerce(key, value, str)
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 def _choice(key: str, value: str, choices: Iterable[str]) -> None:
     choices = list(choices)
-    _check(value in choices, f"{key} must be one of {', '.join(choices)}; got {value!r}")
+    require(value in choices, f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _fits_task(
+    kind: str, name: str, output: str, task: Any, candidates: list[tuple[str, str]]
+) -> None:
+    fitting = [c for c in candidates if c[1] == task.output]
+    require(
+        output == task.output,
+        f"{kind} {name!r} does not fit task {task.name!r} (it works on {output} outputs, the "
+        f"task's model outputs {task.output}); {kind}s for {task.name}: "
+        f"{', '.join(c[0] for c in fitting)}",
+    )
 
 
 def build_config(values: Mapping[str, Any]) -> TrialConfig:
     """Validate a flat mapping into a TrialConfig before any work starts."""
     from harness.data import list_datasets
-    from harness.losses import list_losses, loss_options
-    from harness.models import list_models, model_options
+    from harness.losses import list_losses, loss_options, loss_output
+    from harness.models import list_models, model_options, model_output
+    from harness.tasks import list_tasks, task_class, task_options
 
     plain: dict[str, Any] = {}
-    model_opts: dict[str, Any] = {}
-    loss_opts: dict[str, Any] = {}
+    options: dict[str, dict[str, Any]] = {group: {} for group in OPTION_GROUPS}
     unknown: list[str] = []
     for key, value in values.items():
-        if key.startswith("model."):
-            model_opts[key.removeprefix("model.")] = value
-        elif key.startswith("loss."):
-            loss_opts[key.removeprefix("loss.")] = value
+        group, dot, option = key.partition(".")
+        if dot and group in options:
+            options[group][option] = value
         elif key in _PLAIN_FIELDS:
             plain[key] = coerce(key, value, _HINTS[key])
         else:
@@ -234,46 +266,67 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
             f"Valid keys: {', '.join(valid_keys())}"
         )
 
+    _choice("task", plain.get("task", TrialConfig.task), list_tasks())
+    task = task_class(plain.get("task", TrialConfig.task))
+    # A task brings its own default model and loss (a denoiser is no mlp with CE).
+    plain.setdefault("model", task.default_model)
+    plain.setdefault("loss", task.default_loss)
     config = TrialConfig(**plain)
     _choice("dataset", config.dataset, list_datasets())
     _choice("model", config.model, list_models())
     _choice("loss", config.loss, list_losses())
+    _fits_task("model", config.model, model_output(config.model), task,
+               [(m, model_output(m)) for m in list_models()])
+    _fits_task("loss", config.loss, loss_output(config.loss), task,
+               [(m, loss_output(m)) for m in list_losses()])
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     _choice("schedule", config.schedule, SCHEDULES)
     _choice("imbalance", config.imbalance, IMBALANCE_PROFILES)
     _choice("device", config.device, DEVICES)
     _choice("precision", config.precision, PRECISIONS)
-    _check(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
-    _check(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
-    _check(config.eval_batch_size >= 1, "eval_batch_size must be >= 1")
-    _check(config.lr > 0, f"lr must be > 0, got {config.lr}")
-    _check(0 <= config.momentum < 1, f"momentum must be in [0, 1), got {config.momentum}")
-    _check(config.weight_decay >= 0, f"weight_decay must be >= 0, got {config.weight_decay}")
-    _check(
+    _choice("normalization", config.normalization, NORMALIZATIONS)
+    _choice("input_corruption", config.input_corruption, INPUT_CORRUPTIONS)
+    require(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
+    require(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
+    require(config.eval_batch_size >= 1, "eval_batch_size must be >= 1")
+    require(config.lr > 0, f"lr must be > 0, got {config.lr}")
+    require(0 <= config.momentum < 1, f"momentum must be in [0, 1), got {config.momentum}")
+    require(config.weight_decay >= 0, f"weight_decay must be >= 0, got {config.weight_decay}")
+    require(
         0 <= config.warmup_epochs < config.epochs or config.warmup_epochs == 0,
         f"warmup_epochs must be in [0, epochs), got {config.warmup_epochs}",
     )
-    _check(
+    require(
         all(0 < m < config.epochs for m in config.milestones)
         and list(config.milestones) == sorted(set(config.milestones)),
         f"milestones must be increasing epochs inside (0, {config.epochs}), got {list(config.milestones)}",
     )
-    _check(config.schedule != "multistep" or bool(config.milestones), "schedule=multistep needs milestones, e.g. milestones=160,180")
-    _check(0 < config.lr_decay <= 1, f"lr_decay must be in (0, 1], got {config.lr_decay}")
-    _check(config.crop_padding >= 0, f"crop_padding must be >= 0, got {config.crop_padding}")
-    _check(config.imbalance_factor >= 1, f"imbalance_factor must be >= 1, got {config.imbalance_factor}")
-    _check(0 <= config.label_noise <= 1, f"label_noise must be in [0, 1], got {config.label_noise}")
-    _check(config.train_limit >= 0, f"train_limit must be >= 0 (0 = all), got {config.train_limit}")
-    _check(config.test_limit >= 0, f"test_limit must be >= 0 (0 = all), got {config.test_limit}")
-    _check(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
+    require(config.schedule != "multistep" or bool(config.milestones), "schedule=multistep needs milestones, e.g. milestones=160,180")
+    require(0 < config.lr_decay <= 1, f"lr_decay must be in (0, 1], got {config.lr_decay}")
+    require(config.crop_padding >= 0, f"crop_padding must be >= 0, got {config.crop_padding}")
+    require(config.crop_size >= 0, f"crop_size must be >= 0 (0 = the whole image), got {config.crop_size}")
+    require(not config.random_crop or config.crop_size > 0, "random_crop needs crop_size, e.g. crop_size=28")
+    require(config.imbalance_factor >= 1, f"imbalance_factor must be >= 1, got {config.imbalance_factor}")
+    require(0 <= config.label_noise <= 1, f"label_noise must be in [0, 1], got {config.label_noise}")
+    require(config.train_limit >= 0, f"train_limit must be >= 0 (0 = all), got {config.train_limit}")
+    require(config.test_limit >= 0, f"test_limit must be >= 0 (0 = all), got {config.test_limit}")
+    require(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
 
-    model_defaults = model_options(config.model)
-    reject_unknown_options("model", config.model, model_opts, model_defaults, prefix="model.")
-    loss_defaults = loss_options(config.loss)
-    reject_unknown_options("loss", config.loss, loss_opts, loss_defaults, prefix="loss.")
-    model_opts = {k: coerce_option(f"model.{k}", v, model_defaults[k]) for k, v in model_opts.items()}
-    loss_opts = {k: coerce_option(f"loss.{k}", v, loss_defaults[k]) for k, v in loss_opts.items()}
-    return dataclasses.replace(config, model_options=model_opts, loss_options=loss_opts)
+    defaults = {
+        "model": model_options(config.model),
+        "loss": loss_options(config.loss),
+        "task": task_options(config.task),
+    }
+    names = {"model": config.model, "loss": config.loss, "task": config.task}
+    typed: dict[str, dict[str, Any]] = {}
+    for group in OPTION_GROUPS:
+        reject_unknown_options(group, names[group], options[group], defaults[group], prefix=f"{group}.")
+        typed[group] = {
+            k: coerce_option(f"{group}.{k}", v, defaults[group][k]) for k, v in options[group].items()
+        }
+    config = dataclasses.replace(config, **{f"{g}_options": typed[g] for g in OPTION_GROUPS})
+    task.check(config)
+    return config
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:

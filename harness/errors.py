@@ -19,3 +19,9 @@ class DataError(HarnessError):
 
 class RegistryError(HarnessError):
     """A name is not in a registry (model, loss, dataset, study)."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a ConfigError with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(message)

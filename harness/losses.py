@@ -12,7 +12,6 @@ as a training target, so these choices only keep the arithmetic finite.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,39 +20,42 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.errors import ConfigError
-from harness.registry import Registry, reject_unknown_options
+from harness.errors import ConfigError, require
+from harness.registry import OptionRegistry
 
 MIN_PRIOR = 1e-12  # stands in for the prior of a class with no training examples
 
 
 class LossFunction(nn.Module):
-    """A training loss: ``forward(logits, targets)`` returns the scalar batch mean."""
+    """A training loss: ``forward(outputs, targets)`` returns the scalar batch mean."""
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def set_epoch(self, epoch: int) -> None:
         """Called at the start of every epoch (0-based); schedules such as DRW use it."""
 
+    def set_progress(self, fraction: float) -> None:
+        """Called before every step with the fraction of training done, in [0, 1);
+        annealed losses (Noise2Noise's L0) use it."""
+
 
 LossFactory = Callable[..., LossFunction]
 
-LOSSES: Registry[LossFactory] = Registry("loss")
+# What the loss scores, matching the model outputs of harness.models: class logits
+# against labels (its factory takes the training split's class counts first), or an
+# image against a target image (no class counts).
+_LEADING = {"classes": ("class_counts",), "image": ()}
+
+LOSSES: OptionRegistry[LossFactory] = OptionRegistry("loss", _LEADING["classes"])
 
 
-def register_loss(name: str) -> Callable[[LossFactory], LossFactory]:
-    """Register a factory ``fn(class_counts, **options)``; every option needs a default."""
-
-    def decorator(factory: LossFactory) -> LossFactory:
-        params = list(inspect.signature(factory).parameters.values())
-        if not params or params[0].name != "class_counts":
-            raise ValueError(f"loss factory {name!r} must take class_counts first")
-        if any(p.default is inspect.Parameter.empty for p in params[1:]):
-            raise ValueError(f"loss factory {name!r}: every option needs a default")
-        return LOSSES.register(name)(factory)
-
-    return decorator
+def register_loss(name: str, output: str = "classes") -> Callable[[LossFactory], LossFactory]:
+    """Register a factory ``fn(class_counts, **options)`` (``output="classes"``) or
+    ``fn(**options)`` (``output="image"``); every option needs a default."""
+    if output not in _LEADING:
+        raise ValueError(f"loss output must be one of {tuple(_LEADING)}, got {output!r}")
+    return LOSSES.register(name, fixed=_LEADING[output], output=output)
 
 
 def list_losses() -> list[str]:
@@ -62,39 +64,40 @@ def list_losses() -> list[str]:
 
 def loss_options(name: str) -> dict[str, Any]:
     """Option -> default for loss ``name`` (RegistryError if the name is unknown)."""
-    params = list(inspect.signature(LOSSES.get(name)).parameters.values())
-    return {p.name: p.default for p in params[1:]}
+    return LOSSES.options(name)
 
 
-def create_loss(name: str, class_counts: Sequence[int], **options: Any) -> LossFunction:
-    """Build loss ``name`` for a training split with ``class_counts`` examples per class."""
-    factory = LOSSES.get(name)
-    reject_unknown_options("loss", name, options, loss_options(name))
-    return factory(_check_counts(class_counts), **options)
+def loss_output(name: str) -> str:
+    """"classes" or "image": the kind of model output loss ``name`` scores."""
+    return LOSSES.fact(name, "output")
+
+
+def create_loss(name: str, class_counts: Sequence[int] | None = None, **options: Any) -> LossFunction:
+    """Build loss ``name``; a class loss gets the training split's ``class_counts``."""
+    if loss_output(name) == "classes":
+        if class_counts is None:
+            raise ConfigError(f"loss {name!r} needs the training split's class counts")
+        return LOSSES.create(name, _check_counts(class_counts), **options)
+    return LOSSES.create(name, **options)
 
 
 # --- helpers --------------------------------------------------------------------------
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 def _check_counts(class_counts: Sequence[int]) -> list[int]:
     counts = [int(c) for c in class_counts]
-    _require(len(counts) >= 1, "class_counts must not be empty")
-    _require(all(c >= 0 for c in counts), f"class_counts must be >= 0, got {counts}")
-    _require(sum(counts) > 0, "class_counts must contain at least one example")
+    require(len(counts) >= 1, "class_counts must not be empty")
+    require(all(c >= 0 for c in counts), f"class_counts must be >= 0, got {counts}")
+    require(sum(counts) > 0, "class_counts must contain at least one example")
     return counts
 
 
 def _check_beta(key: str, beta: float) -> None:
-    _require(0 <= beta < 1, f"{key} must be in [0, 1), got {beta}")
+    require(0 <= beta < 1, f"{key} must be in [0, 1), got {beta}")
 
 
 def _check_gamma(gamma: float) -> None:
-    _require(gamma >= 0, f"gamma must be >= 0, got {gamma}")
+    require(gamma >= 0, f"gamma must be >= 0, got {gamma}")
 
 
 def class_balanced_weights(class_counts: Sequence[int], beta: float) -> torch.Tensor:
@@ -148,7 +151,7 @@ class CrossEntropy(LossFunction):
 
 @register_loss("ce")
 def ce(class_counts: Sequence[int], label_smoothing: float = 0.0) -> LossFunction:
-    _require(0 <= label_smoothing < 1, f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    require(0 <= label_smoothing < 1, f"label_smoothing must be in [0, 1), got {label_smoothing}")
     return CrossEntropy(label_smoothing)
 
 
@@ -207,7 +210,7 @@ class ClassBalanced(LossFunction):
 def cb(
     class_counts: Sequence[int], beta: float = 0.9999, head: str = "softmax", gamma: float = 1.0
 ) -> LossFunction:
-    _require(head in CB_HEADS, f"head must be one of {', '.join(CB_HEADS)}; got {head!r}")
+    require(head in CB_HEADS, f"head must be one of {', '.join(CB_HEADS)}; got {head!r}")
     _check_beta("beta", beta)
     _check_gamma(gamma)
     return ClassBalanced(class_balanced_weights(class_counts, beta), head, gamma)
@@ -264,11 +267,11 @@ def ldam(
     drw_epoch: int | None = None,
     drw_beta: float = 0.9999,
 ) -> LossFunction:
-    _require(max_margin > 0, f"max_margin must be > 0, got {max_margin}")
-    _require(scale > 0, f"scale must be > 0, got {scale}")
+    require(max_margin > 0, f"max_margin must be > 0, got {max_margin}")
+    require(scale > 0, f"scale must be > 0, got {scale}")
     _check_beta("drw_beta", drw_beta)
     if drw_epoch is not None:
-        _require(
+        require(
             not isinstance(drw_epoch, bool)
             and isinstance(drw_epoch, int | float)
             and float(drw_epoch).is_integer()
@@ -299,7 +302,7 @@ class LogitAdjusted(LossFunction):
 
 @register_loss("logit-adjusted")
 def logit_adjusted(class_counts: Sequence[int], tau: float = 1.0) -> LossFunction:
-    _require(math.isfinite(tau), f"tau must be a finite number, got {tau}")
+    require(math.isfinite(tau), f"tau must be a finite number, got {tau}")
     return LogitAdjusted(tau * log_prior(class_counts))
 
 
@@ -307,3 +310,7 @@ def logit_adjusted(class_counts: Sequence[int], tau: float = 1.0) -> LossFunctio
 def balanced_softmax(class_counts: Sequence[int]) -> LossFunction:
     """Ren et al. (NeurIPS 2020): softmax over logits + log(prior)."""
     return LogitAdjusted(log_prior(class_counts))
+
+
+# Image losses (l2, l1, annealed l0) register themselves on import.
+from harness import pixel_losses  # noqa: E402, F401

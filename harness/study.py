@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import RegistryError
@@ -30,13 +30,14 @@ class Stage:
     scheduler: str = "fifo"  # "fifo" | "asha"
     searcher: str = "grid"  # "grid" | "random" | "optuna"
     searcher_seed: int = 0
-    metric: str = "test_acc"
-    mode: str = "max"
+    metric: str | None = None  # None: the primary metric of the trials' task
+    mode: str | None = None  # None: the metric's own direction (max for accuracy, PSNR)
     grace_period: int = 1  # ASHA: epochs before a trial can be stopped
     reduction_factor: int = 2  # ASHA
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int = 0  # 0 = as many as resources allow
+    trial: str = "train"  # what a trial runs: "train" (harness.train) or "check" (theory)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,6 @@ class Study:
     description: str
     profiles: Mapping[str, Profile]
     summary: SummaryFunction  # (records, profile name) -> tables and figures
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -77,6 +77,12 @@ def register_study(study: Study) -> Study:
 STUDY_MODULES_ENV = "HARNESS_STUDIES"
 
 
+def _extra_modules() -> list[str]:
+    # Studies kept outside the package (a test's tiny study, a user's own): comma-separated
+    # importable module names in $HARNESS_STUDIES.
+    return [n.strip() for n in os.environ.get(STUDY_MODULES_ENV, "").split(",") if n.strip()]
+
+
 def _discover() -> None:
     # Study modules register themselves on import; importing the package once finds them all.
     import studies
@@ -84,26 +90,26 @@ def _discover() -> None:
     for module in pkgutil.iter_modules(studies.__path__):
         if not module.name.startswith("_"):
             importlib.import_module(f"studies.{module.name}")
-    # Studies kept outside the package (a test's tiny study, a user's own): comma-separated
-    # importable module names in $HARNESS_STUDIES.
-    for name in os.environ.get(STUDY_MODULES_ENV, "").split(","):
-        if name.strip():
-            importlib.import_module(name.strip())
+    for name in _extra_modules():
+        importlib.import_module(name)
 
 
 def get_study(name: str) -> Study:
-    _discover()
+    """The study ``name``, importing only its own module when it has one (studies/<name>.py):
+    a run pays for its study's imports, not every study's."""
+    if name not in STUDIES:
+        import studies
+
+        if any(m.name == name for m in pkgutil.iter_modules(studies.__path__)):
+            importlib.import_module(f"studies.{name}")
+    if name not in STUDIES:
+        for module in _extra_modules():
+            importlib.import_module(module)
+    if name not in STUDIES:
+        _discover()  # a study registered under another name than its module's
     return STUDIES.get(name)
 
 
 def list_studies() -> list[str]:
     _discover()
     return STUDIES.names()
-
-
-def stage_keys(stages: Sequence[Stage]) -> set[str]:
-    keys: set[str] = set()
-    for stage in stages:
-        if not callable(stage.space):
-            keys.update(stage.space)
-    return keys

@@ -10,8 +10,13 @@ and its data, and artifacts (the record, per-class accuracy CSV, confusion-matri
 
 Trials are logged from their records (the per-epoch history is in the record), each as it
 finishes (a Tune callback in the driver), then reconciled once its stage has finished: a
-trial missing from MLflow, or logged with another status, is (re)logged then. Runs are
-keyed by the ``harness.trial_key`` tag, so a resumed stage never duplicates a trial.
+trial missing from MLflow, logged with another status, or left unfinished (a driver killed
+while logging it: its run is still RUNNING) is (re)logged then. Runs are keyed by the
+``harness.trial_key`` tag, so a resumed stage never duplicates a trial. A trial run's
+``status`` tag is written last, so a run that has it was logged whole.
+
+Experiments are tagged as model-training experiments (``mlflow.experimentKind``), so the
+MLflow UI opens them on the runs table rather than its GenAI (traces) view.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlflow-artifacts"
 PARENT_FILE = "mlflow-parent.json"
 TRIAL_KEY_TAG = "harness.trial_key"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the UI's "model training" experiment type
 MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 MAX_METRICS_PER_BATCH = 1000
 # Trial statuses as MLflow run statuses: a stopped or diverged trial still finished cleanly.
@@ -42,6 +49,7 @@ RUN_STATUS = {
     "completed": "FINISHED",
     "stopped": "FINISHED",
     "diverged": "FINISHED",
+    "fitted": "FINISHED",
     "failed": "FAILED",
 }
 
@@ -90,16 +98,26 @@ def trial_tags(record: Mapping[str, Any]) -> dict[str, str]:
         "config_hash": record.get("config_hash"),
         "seed": record.get("seed"),
         "repeat": config.get("repeat"),
-        "status": record.get("status"),
         "dataset": data.get("dataset"),
         "data_source": data.get("source"),
         "data_sha256": data.get("sha256"),
         "git_commit": environment.get("git_commit"),
         "device": environment.get("device_name") or environment.get("device"),
         "restored_from_epoch": record.get("restored_from_epoch"),
+        "label": record.get("label"),
         TRIAL_KEY_TAG: trial_key(record),
     }
     return {k: str(v) for k, v in tags.items() if v is not None}
+
+
+def run_name(record: Mapping[str, Any]) -> str:
+    """What the runs list shows: the stage, what the trial is (its variant label, or the
+    model and loss), its seed index and Tune's trial id."""
+    config = record.get("config") or {}
+    what = record.get("label") or "/".join(
+        str(config[k]) for k in ("model", "loss") if config.get(k) is not None
+    ) or f"claim {config.get('claim')}"
+    return f"{record.get('stage')} · {what} · r{config.get('repeat', 0)} · {record.get('trial_id')}"
 
 
 def epoch_metrics(record: Mapping[str, Any]) -> list[tuple[str, float, int]]:
@@ -189,11 +207,15 @@ class Tracker:
                 if uri.startswith("sqlite:///"):
                     database = Path(uri.removeprefix("sqlite:///")).resolve()
                     location = (database.parent / ARTIFACTS_DIR / study).as_uri()
-                experiment_id = client.create_experiment(study, artifact_location=location)
+                experiment_id = client.create_experiment(
+                    study, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                )
             else:
                 experiment_id = experiment.experiment_id
                 if experiment.lifecycle_stage == "deleted":
                     client.restore_experiment(experiment_id)
+                if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         except Exception as error:  # MLflow raises many types; one message is enough here
             raise HarnessError(f"cannot open the MLflow store {uri}: {error}") from None
         return cls(client, experiment_id, uri, study)
@@ -235,7 +257,8 @@ class Tracker:
         return self.parent_run_id
 
     def _existing_trial_runs(self) -> dict[str, tuple[str, str | None]]:
-        """trial key -> (run id, status tag) of the trial runs under the parent run."""
+        """trial key -> (run id, status tag) of the trial runs under the parent run; a run
+        that never finished logging (still RUNNING) counts as having no status."""
         found: dict[str, tuple[str, str | None]] = {}
         token = None
         while True:
@@ -248,7 +271,9 @@ class Tracker:
             for run in page:
                 key = run.data.tags.get(TRIAL_KEY_TAG)
                 if key:
-                    found[key] = (run.info.run_id, run.data.tags.get("status"))
+                    complete = run.info.status != "RUNNING"
+                    status = run.data.tags.get("status") if complete else None
+                    found[key] = (run.info.run_id, status)
             token = page.token
             if not token:
                 return found
@@ -291,8 +316,9 @@ class Tracker:
         tags = trial_tags(record)
         if self.parent_run_id:
             tags["mlflow.parentRunId"] = self.parent_run_id
-        name = f"{record.get('stage')}/{record.get('trial_id')}"
-        run_id = self.client.create_run(self.experiment_id, tags=tags, run_name=name).info.run_id
+        run_id = self.client.create_run(
+            self.experiment_id, tags=tags, run_name=run_name(record)
+        ).info.run_id
         params = [
             Param(k, _param_value(v)) for k, v in sorted((record.get("config") or {}).items())
         ]
@@ -305,6 +331,7 @@ class Tracker:
         with tempfile.TemporaryDirectory(prefix="harness-mlflow-") as folder:
             for path in write_trial_artifacts(record, Path(folder)):
                 self.client.log_artifact(run_id, str(path))
+        # Last: a run with a status tag and a terminal state was logged whole.
         self.client.log_batch(run_id, tags=[RunTag("status", str(record.get("status")))])
         self.client.set_terminated(run_id, RUN_STATUS.get(str(record.get("status")), "FINISHED"))
         return run_id

@@ -1,8 +1,12 @@
 """One trial: a plain function of its config. No Ray or MLflow in here.
 
 ``train(config, report)`` calls ``report(metrics, checkpoint)`` once per epoch and
-returns the trial's record. The checkpoint dict references live tensors: a reporter
-that keeps it must serialize it before returning (``save_checkpoint`` does).
+returns the trial's record. What is learned (data, batches, evaluation, the record's
+extras) comes from the config's task (``harness.tasks``); this loop knows the optimizer,
+the schedule, checkpoints, divergence and timing, nothing task-specific.
+
+The checkpoint dict references live tensors: a reporter that keeps it must serialize it
+before returning (``save_checkpoint`` does).
 """
 
 from __future__ import annotations
@@ -12,24 +16,21 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from harness.config import TrialConfig
-from harness.data import DeviceBatches, eval_batches, load_dataset, pixel_stats
+from harness.data import load_dataset
 from harness.data.types import ImageDataset
 from harness.environment import environment_facts, resolve_device
-from harness.evaluate import Evaluation, evaluate
 from harness.files import atomic_path
-from harness.losses import create_loss
 from harness.models import count_macs, count_parameters, create_model
 from harness.optim import build_optimizer, build_scheduler
-from harness.trial_data import prepare_trial_data
-
-RECORD_SCHEMA_VERSION = 1
+from harness.records import RECORD_SCHEMA_VERSION
+from harness.tasks import Evaluation, create_task
 
 Reporter = Callable[[dict[str, Any], dict[str, Any] | None], None]
 
@@ -44,16 +45,39 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _configure_determinism(config: TrialConfig, device: torch.device) -> None:
-    if device.type != "cuda":
-        return
-    if config.deterministic:
-        # cuBLAS needs a fixed workspace for deterministic matmuls.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = True
+@contextlib.contextmanager
+def trial_determinism(config: TrialConfig, device: torch.device) -> Iterator[None]:
+    """PyTorch's determinism switches for one trial, restored when it ends.
+
+    They are process-wide: a Tune worker reused for the next trial (``reuse_actors``)
+    would otherwise inherit one trial's deterministic mode or cuDNN autotuning.
+    """
+    cudnn = torch.backends.cudnn
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        cudnn.benchmark,
+        cudnn.deterministic,
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    try:
+        if config.deterministic:
+            # cuBLAS needs a fixed workspace for deterministic matmuls.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            cudnn.benchmark, cudnn.deterministic = False, True
+        else:
+            torch.use_deterministic_algorithms(False)
+            # Autotuning picks the fastest kernels for a fixed input shape, on CUDA only.
+            cudnn.benchmark, cudnn.deterministic = device.type == "cuda", False
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+        if saved[4] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
 
 
 def _autocast_factory(config: TrialConfig, device: torch.device) -> Callable[[], Any]:
@@ -78,34 +102,38 @@ def train(
     data_root: str | Path | None = None,
     dataset: ImageDataset | None = None,
 ) -> dict[str, Any]:
-    """Run one trial to the end (or to divergence) and return its record."""
+    """Run one trial to the end (or to divergence, or to the task's early stop) and return
+    its record."""
     wall_start = time.perf_counter()
     device = resolve_device(config.device)
-    _configure_determinism(config, device)
+    with trial_determinism(config, device):
+        dataset = dataset if dataset is not None else load_dataset(config.dataset, data_root)
+        return _train(config, report, checkpoint, dataset, device, wall_start)
+
+
+def _train(
+    config: TrialConfig,
+    report: Reporter | None,
+    checkpoint: dict[str, Any] | None,
+    dataset: ImageDataset,
+    device: torch.device,
+    wall_start: float,
+) -> dict[str, Any]:
     seed = config.derived_seed()
-    dataset = dataset if dataset is not None else load_dataset(config.dataset, data_root)
-    data = prepare_trial_data(dataset, config)
-    num_classes = dataset.num_classes
-    in_shape = dataset.image_shape
+    task = create_task(config, dataset, device)
     channels_last = config.channels_last and device.type == "cuda"
 
-    mean, std = pixel_stats(data.train.images)
-    train_batches = DeviceBatches(
-        data.train.images.to(device), data.train.labels.to(device), config.batch_size, seed,
-        mean, std, crop_padding=config.crop_padding, flip=config.flip, channels_last=channels_last,
-    )
-    test_images, test_labels = data.test.images.to(device), data.test.labels.to(device)
-
     torch.manual_seed(seed)
-    model = create_model(config.model, num_classes, in_shape, **config.model_options)
+    model = create_model(config.model, task.num_outputs, task.in_shape, **config.model_options)
     num_params = count_parameters(model)
-    macs = count_macs(model, in_shape)
+    macs = count_macs(model, task.in_shape)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = create_loss(config.loss, data.class_counts, **config.loss_options).to(device)
+    loss_fn = task.create_loss().to(device)
     optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, len(train_batches), config)
+    steps_per_epoch = len(task)
+    scheduler = build_scheduler(optimizer, steps_per_epoch, config)
     forward = torch.compile(model) if config.compile else model
     autocast = _autocast_factory(config, device)
 
@@ -125,25 +153,26 @@ def train(
 
     def build_record(status: str) -> dict[str, Any]:
         train_seconds = sum(h.get("epoch_seconds", 0.0) for h in history)
-        completed = [h for h in history if "test_acc" in h]
-        final = dict(completed[-1]) if completed else {"epoch": 0}
-        if "test_acc" in final:
-            final["test_error"] = 1.0 - final["test_acc"]
+        evaluated = [h for h in history if task.metric in h]
         if status == "diverged":
-            final["train_loss"] = history[-1]["train_loss"]
-        images_seen = sum(h.get("images_per_second", 0.0) * h.get("epoch_seconds", 0.0) for h in completed)
+            final = dict(history[-1])  # the epoch that blew up, as the history says
+        else:
+            final = dict(evaluated[-1]) if evaluated else {"epoch": 0}
+        images_seen = sum(
+            h.get("images_per_second", 0.0) * h.get("epoch_seconds", 0.0) for h in evaluated
+        )
+        fields = task.record_fields()
         return {
             "schema_version": RECORD_SCHEMA_VERSION,
             "status": status,
             "config": config.to_dict(),
             "config_hash": config.config_hash(),
             "seed": seed,
-            "final": final,
+            "final": task.finalize(final),
             "history": history,
-            "per_class_accuracy": evaluation.per_class_accuracy if evaluation else None,
-            "confusion_matrix": evaluation.confusion_matrix if evaluation else None,
-            "class_names": list(dataset.classes),
-            "train_class_counts": data.class_counts,
+            **{k: v for k, v in fields.items() if k != "data"},
+            **(evaluation.extras if evaluation else {}),
+            **task.summarize(history),
             "num_params": num_params,
             "macs_per_image": macs,
             "train_seconds": train_seconds,
@@ -153,59 +182,52 @@ def train(
                 "dataset": dataset.name,
                 "source": dataset.source,
                 "sha256": dataset.sha256,
-                "train_size": len(data.train),
-                "test_size": len(data.test),
+                **fields.get("data", {}),
                 "data_seed": config.data_seed,
-                "label_noise_realized": data.label_noise_realized,
             },
             "environment": environment_facts(device),
         }
 
     status = "completed"
+    total_steps = config.epochs * steps_per_epoch
     for epoch in range(start_epoch, config.epochs):
         loss_fn.set_epoch(epoch)
         model.train()
         _synchronize(device)
         epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for images, labels in train_batches.epoch(epoch):
+        meter = task.meter()
+        step = epoch * steps_per_epoch
+        for inputs, targets in task.batches(epoch):
+            loss_fn.set_progress(step / total_steps)
             with autocast():
-                logits = forward(images)
-                loss = loss_fn(logits.float(), labels)
+                outputs = forward(inputs)
+                loss = loss_fn(outputs.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.detach() * labels.numel()
-            correct += (logits.detach().argmax(dim=1) == labels).sum()
-            seen += labels.numel()
+            meter.update(outputs.detach(), targets, loss.detach())
+            step += 1
         _synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
-        train_loss = loss_sum.item() / max(1, seen)
-        if not math.isfinite(train_loss):
+        train_metrics = meter.result()
+        if not math.isfinite(train_metrics["train_loss"]):
             # A diverged trial is a result (the lr was too high), not a crash.
             status = "diverged"
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "epoch_seconds": epoch_seconds})
+            history.append({"epoch": epoch + 1, "train_loss": train_metrics["train_loss"],
+                            "epoch_seconds": epoch_seconds})
             break
-        evaluation = evaluate(
-            forward,
-            eval_batches(test_images, test_labels, config.eval_batch_size, mean, std, channels_last),
-            num_classes,
-            autocast,
-        )
+        evaluation = task.evaluate(forward, autocast)
         metrics = {
             "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "train_acc": correct.item() / max(1, seen),
-            "test_loss": evaluation.loss,
-            "test_acc": evaluation.accuracy,
+            **train_metrics,
+            **evaluation.metrics,
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_seconds": epoch_seconds,
-            "images_per_second": seen / epoch_seconds if epoch_seconds > 0 else float("nan"),
+            "images_per_second": meter.count / epoch_seconds if epoch_seconds > 0 else float("nan"),
         }
         history.append(metrics)
+        stop = task.stop_status(metrics)
         if report is not None:
             state = {
                 "model": model.state_dict(),
@@ -218,11 +240,11 @@ def train(
                 "config": config.to_dict(),
                 "evaluation": dataclasses.asdict(evaluation),
                 # The record so far, so a trial stopped early (ASHA) still leaves one.
-                "record": build_record("running"),
+                "record": build_record(stop or "running"),
             }
-            report(
-                {**metrics, "per_class_accuracy": evaluation.per_class_accuracy},
-                state,
-            )
+            report({**metrics, **evaluation.extras}, state)
+        if stop is not None:
+            status = stop
+            break
 
     return build_record(status)

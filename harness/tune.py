@@ -1,80 +1,52 @@
-"""Ray Tune glue: one study stage becomes one Tuner; one trial is ``harness.train.train``.
+"""Ray Tune glue: one study stage becomes one Tuner; one trial is one call of its kind's
+run function (``harness.train.train`` for training trials).
 
 Ray is imported inside the functions that need it, so ``import harness.tune`` works on a
-machine without Ray (the trainable's helpers are also what the tests call directly).
+machine without Ray. What a trial config means (``harness.trials``) and the connection
+(``harness.ray_session``) live apart, so a plan is validated without this module.
 
 What a trial reports: every epoch the trainable writes a checkpoint folder to Ray storage
 holding ``state.pt`` (model, optimizer, scheduler, RNG, history) and the trial's record so
 far (one ``*.json`` written by ``harness.records.write_record``). The driver reads each
 trial's record from its last checkpoint, so records reach the driver through Ray storage
 alone, which is what a multi-node cluster shares. A record in a checkpoint has status
-``completed`` after the last epoch, ``diverged`` if training blew up, and ``running``
-otherwise; the driver turns ``running`` into ``stopped`` (Tune marked the trial done: an
-early stop by ASHA) or ``failed`` (retries exhausted); a trial still ``running`` after
-the Tuner returned was interrupted (Ctrl-C), and the stage is not finished.
-
-Fault injection (for tests and for checking a cluster's retry path): a trial config key
-``fault.fail_once_at_epoch = N`` (N >= 2) makes a trial that did not start from a
-checkpoint raise at epoch N, before that epoch's checkpoint is saved. Tune then retries it
-(``FailureConfig(max_failures=...)``) from epoch N-1's checkpoint, so epoch N is trained
-again; the final record carries ``restored_from_epoch``. A second knob,
-``fault.fail_while_exists = PATH``, fails every attempt at epoch 2 or later while that file
-exists on the worker: an outside fault that outlasts the retries, which a user fixes before
-``harness run --resume``.
+``completed`` after the last epoch, ``diverged`` if training blew up, a task's own early
+status (``fitted``), and ``running`` otherwise; the driver turns ``running`` into
+``stopped`` (Tune marked the trial done: an early stop by ASHA) or ``failed`` (retries
+exhausted); a trial still ``running`` after the Tuner returned was interrupted (Ctrl-C),
+and the stage is not finished.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
-import socket
+import stat
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from harness.config import TrialConfig
-from harness.errors import ConfigError, HarnessError
-from harness.space import (
-    VARIANT_KEY,
-    Choice,
-    Grid,
-    IntRange,
-    LogUniform,
-    Uniform,
-    expand_variant,
-    is_domain,
-)
+from harness.errors import HarnessError
+from harness.records import annotate
+from harness.space import Choice, Grid, IntRange, LogUniform, Uniform, is_domain
 from harness.study import Stage
+from harness.trials import (
+    FAULT_FAIL_ONCE_AT_EPOCH,
+    FAULT_FAIL_WHILE_EXISTS,
+    max_epochs,
+    split_trial_values,
+    stage_metric,
+    trial_kind,
+)
 
-FAULT_FAIL_ONCE_AT_EPOCH = "fault.fail_once_at_epoch"
-FAULT_FAIL_WHILE_EXISTS = "fault.fail_while_exists"
-# Keys a trial's Tune config may hold besides TrialConfig keys: the trainable uses them itself.
-TRAINABLE_KEYS = frozenset({FAULT_FAIL_ONCE_AT_EPOCH, FAULT_FAIL_WHILE_EXISTS})
 STATE_FILE = "state.pt"
 MAX_FAILURES = 2
 CHECKPOINTS_TO_KEEP = 2
-SCHEDULERS = ("fifo", "asha")
-SEARCHERS = ("grid", "random", "optuna")
-
-# Tune's defaults print a lot and write loggers we don't read; set before Ray is imported.
-RAY_QUIET_ENV = {
-    "RAY_DEDUP_LOGS": "0",
-    "RAY_AIR_NEW_OUTPUT": "0",  # the classic CLIReporter table: trial status, epoch, test_acc
-    # No CSV or TensorBoard files per trial; run_tuner adds the JSON logger back, which a
-    # restored experiment needs to read its finished trials' last results.
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-    # Snapshotting the experiment at every checkpoint is what makes --resume exact; the
-    # warning that it happens often is noise for short trials.
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-}
 
 
 class StageInterrupted(HarnessError):
@@ -85,90 +57,6 @@ class StageInterrupted(HarnessError):
 
 class InjectedFault(RuntimeError):
     """Raised by the fault-injection knob; never by a real trial."""
-
-
-# ---------------------------------------------------------------------------- trial configs
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """What a Tune trial config means: the TrialConfig, the variant label, fault settings."""
-
-    config: TrialConfig
-    label: str | None = None
-    fail_once_at_epoch: int | None = None
-    fail_while_exists: str | None = None
-
-
-def split_trial_values(values: Mapping[str, Any]) -> TrialSpec:
-    """Expand the trial's variant, split off the trainable's own keys, validate the rest."""
-    values = dict(values)
-    if isinstance(values.get(VARIANT_KEY), str):  # optuna carries a variant as JSON text
-        values[VARIANT_KEY] = json.loads(values[VARIANT_KEY])
-    merged, label = expand_variant(values)
-    own = {k: merged.pop(k) for k in list(merged) if k in TRAINABLE_KEYS}
-    config = TrialConfig.from_dict(merged)
-    fail_at = None
-    if FAULT_FAIL_ONCE_AT_EPOCH in own:
-        raw = own[FAULT_FAIL_ONCE_AT_EPOCH]
-        try:
-            fail_at = int(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be an integer, got {raw!r}"
-            ) from None
-        if not 2 <= fail_at <= config.epochs:
-            # Epoch 1 has no checkpoint before it: a retry would start afresh and fail again.
-            raise ConfigError(
-                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be in [2, epochs={config.epochs}], got {fail_at}"
-            )
-    flag = own.get(FAULT_FAIL_WHILE_EXISTS)
-    return TrialSpec(config, label, fail_at, str(flag) if flag else None)
-
-
-def _epochs_values(value: Any) -> list[int]:
-    if isinstance(value, Grid | Choice):
-        return [int(v) for v in value.values]
-    if isinstance(value, IntRange):
-        return [value.high]
-    if isinstance(value, Uniform | LogUniform):
-        raise ConfigError("epochs must be a constant, grid, choice or int_range, not a float range")
-    return [int(value)]
-
-
-def max_epochs(space: Mapping[str, Any]) -> int:
-    """The most epochs any trial of a space can run (ASHA's max_t), variants included."""
-    found = _epochs_values(space.get("epochs", TrialConfig.epochs))
-    variant = space.get(VARIANT_KEY)
-    if isinstance(variant, Grid | Choice):
-        found += [int(v["epochs"]) for v in variant.values if "epochs" in v]
-    return max(found)
-
-
-def check_stage(stage: Stage, space: Mapping[str, Any]) -> None:
-    """Reject stage settings Tune would only complain about after Ray started."""
-    if stage.scheduler not in SCHEDULERS:
-        raise ConfigError(f"stage {stage.name!r}: scheduler must be one of {SCHEDULERS}")
-    if stage.searcher not in SEARCHERS:
-        raise ConfigError(f"stage {stage.name!r}: searcher must be one of {SEARCHERS}")
-    if stage.mode not in ("min", "max"):
-        raise ConfigError(f"stage {stage.name!r}: mode must be min or max")
-    if stage.repeats < 1 or stage.num_samples < 1:
-        raise ConfigError(f"stage {stage.name!r}: repeats and num_samples must be >= 1")
-    if stage.repeats > 1 and "repeat" in space:
-        raise ConfigError(f"stage {stage.name!r}: set repeats or a 'repeat' key, not both")
-    if stage.searcher == "optuna" and stage.repeats > 1:
-        raise ConfigError(
-            f"stage {stage.name!r}: optuna cannot run a grid over repeats; search with "
-            "repeats=1, then re-run the best configurations with seeds in a later stage"
-        )
-    if stage.scheduler == "asha":
-        top = max_epochs(space)
-        if not 1 <= stage.grace_period <= top or stage.reduction_factor < 2:
-            raise ConfigError(
-                f"stage {stage.name!r}: ASHA needs 1 <= grace_period <= epochs ({top}) "
-                "and reduction_factor >= 2"
-            )
 
 
 # ---------------------------------------------------------------------------- search space
@@ -249,17 +137,22 @@ def build_search_alg(stage: Stage) -> Any:
 
 # ---------------------------------------------------------------------------- the trainable
 
-_DATASET_CACHE: dict[tuple[str, str | None], Any] = {}
+# A reused actor runs many trials: decode each dataset once per worker, but keep only the
+# most recent one, since a CIFAR-10 copy is ~180 MB and a study may switch datasets.
+DATASETS_PER_WORKER = 1
+_DATASET_CACHE: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
 
 
-def _cached_dataset(name: str, data_root: str | None) -> Any:
-    # A reused actor runs many trials: decode the dataset once per worker, keep only one.
+def cached_dataset(name: str, data_root: str | None) -> Any:
     from harness.data import load_dataset
 
     key = (name, data_root)
-    if key not in _DATASET_CACHE:
-        _DATASET_CACHE.clear()
-        _DATASET_CACHE[key] = load_dataset(name, data_root)
+    if key in _DATASET_CACHE:
+        _DATASET_CACHE.move_to_end(key)
+        return _DATASET_CACHE[key]
+    while len(_DATASET_CACHE) >= DATASETS_PER_WORKER:
+        _DATASET_CACHE.popitem(last=False)
+    _DATASET_CACHE[key] = load_dataset(name, data_root)
     return _DATASET_CACHE[key]
 
 
@@ -299,22 +192,22 @@ def _restore_state() -> dict[str, Any] | None:
         return load_checkpoint(path) if path.exists() else None
 
 
-def run_trial(values: Mapping[str, Any], data_root: str | None = None) -> None:
-    """The body of the Tune trainable: restore if Tune has a checkpoint, train, report."""
-    from harness.train import train
-
-    spec = split_trial_values(values)
+def run_trial(
+    values: Mapping[str, Any],
+    data_root: str | None = None,
+    kind: str = "train",
+    metric: str = "test_acc",
+) -> None:
+    """The body of the Tune trainable: restore if Tune has a checkpoint, run, report."""
+    spec = split_trial_values(values, kind)
     config = spec.config
     state = _restore_state()
     restored_from = int(state["epoch"]) if state is not None else None
     fail_at = spec.fail_once_at_epoch if state is None else None
 
-    def _annotate(record: dict[str, Any]) -> dict[str, Any]:
-        if spec.label is not None:
-            record["label"] = spec.label  # the variant's name, which study tables group by
-        if restored_from is not None:
-            record["restored_from_epoch"] = restored_from
-        return record
+    def finish(record: dict[str, Any]) -> dict[str, Any]:
+        # The variant's name is what study tables group by.
+        return annotate(record, label=spec.label, restored_from_epoch=restored_from)
 
     def report(metrics: dict[str, Any], snapshot: dict[str, Any] | None) -> None:
         if fail_at is not None and metrics["epoch"] == fail_at:
@@ -322,34 +215,48 @@ def run_trial(values: Mapping[str, Any], data_root: str | None = None) -> None:
         flag = spec.fail_while_exists
         if flag and metrics["epoch"] >= 2 and os.path.exists(flag):
             raise InjectedFault(f"{FAULT_FAIL_WHILE_EXISTS}: {flag} exists")
+        if spec.hold_while_exists and metrics["epoch"] == 2:
+            _hold(spec.hold_while_exists)
         assert snapshot is not None
         record = dict(snapshot["record"])
-        if metrics["epoch"] == config.epochs:
-            record["status"] = "completed"  # train() has nothing left to do after this report
-        _report(tune_metrics(metrics), snapshot, _annotate(record))
+        if record["status"] == "running" and metrics["epoch"] == config.epochs:
+            record["status"] = "completed"  # the run has nothing left to do after this report
+        _report(tune_metrics(metrics), snapshot, finish(record))
 
-    dataset = _cached_dataset(config.dataset, data_root)
-    record = train(config, report, checkpoint=state, data_root=data_root, dataset=dataset)
-    if record["status"] != "completed":
-        # A diverged epoch is not reported by train(); send its record as the last result.
+    run = trial_kind(kind).run_function()
+    extra = {"dataset": cached_dataset(config.dataset, data_root)} if kind == "train" else {}
+    record = run(config, report, checkpoint=state, data_root=data_root, **extra)
+    if record["status"] == "diverged":
+        # A diverged epoch is not reported by train(); send its record as the last result,
+        # with the stage's metric as NaN, which Tune's strict metric check wants.
         last = record["history"][-1]
-        metrics = {
-            "epoch": last["epoch"],
-            "train_loss": last["train_loss"],
-            "test_acc": math.nan,
-            "test_loss": math.nan,
-        }  # strict metric check wants both
-        _report(metrics, None, _annotate(record))
+        metrics = {"epoch": last["epoch"], "train_loss": last["train_loss"], metric: math.nan}
+        _report(metrics, None, finish(record))
 
 
-def make_trainable(data_root: str | None, cpus: float, gpus: float) -> Callable[[dict], None]:
+def _hold(flag: str) -> None:
+    """The hold knob: announce on ``flag.fifo`` (a named pipe), then wait while ``flag``
+    exists; the driver may stop the trial meanwhile."""
+    if not os.path.exists(flag):
+        return
+    pipe = f"{flag}.fifo"
+    if os.path.exists(pipe) and stat.S_ISFIFO(os.stat(pipe).st_mode):
+        with open(pipe, "w") as announce:
+            announce.write("held\n")
+    while os.path.exists(flag):
+        time.sleep(0.1)
+
+
+def make_trainable(
+    kind: str, data_root: str | None, resources: Mapping[str, float], metric: str
+) -> Callable[[dict], None]:
     """The function Tune runs per trial, with its resource request attached."""
     from ray import tune
 
     def harness_trial(config: dict[str, Any]) -> None:
-        run_trial(config, data_root)
+        run_trial(config, data_root, kind, metric)
 
-    return tune.with_resources(harness_trial, {"cpu": cpus, "gpu": gpus})
+    return tune.with_resources(harness_trial, dict(resources))
 
 
 # ---------------------------------------------------------------------------- results
@@ -439,32 +346,43 @@ def trial_dirname(trial: Any) -> str:
 
 def run_tuner(
     *,
-    experiment_dir: Path,
+    storage_path: str,
+    name: str,
     stage: Stage,
     space: Mapping[str, Any],
     data_root: str | None,
-    gpus_per_trial: float,
+    resources: Mapping[str, float],
     restore: bool,
     on_trial_done: Callable[[TrialOutcome], None] | None = None,
 ) -> list[TrialOutcome]:
     """Run (or continue, when ``restore``) one stage as a Tuner and return every trial.
 
+    The experiment lives at ``<storage_path>/<name>`` (a folder or a URI every node of a
+    cluster reaches). ``resources`` is one trial's request (CPU, GPU, custom resources).
     ``on_trial_done`` sees each trial that finishes in this process (not those a restored
     experiment had finished before), as it finishes.
     """
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
-    trainable = make_trainable(data_root, stage.cpus_per_trial, gpus_per_trial)
-    if restore and tune.Tuner.can_restore(str(experiment_dir)):
+    metric, mode = stage_metric(stage, space)
+    # Tune's result grid reads each trial's metrics files to build dataframes we never use
+    # (records come from checkpoints), and warns for every trial that had not reported yet
+    # (one that never started, or one an interrupt cut short): noise, not a problem.
+    import logging
+
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    trainable = make_trainable(stage.trial, data_root, resources, metric)
+    location = f"{storage_path.rstrip('/')}/{name}"
+    if restore and tune.Tuner.can_restore(location):
         # Finished trials are kept as they are; errored ones resume from their checkpoints.
-        tuner = tune.Tuner.restore(str(experiment_dir), trainable=trainable, resume_errored=True)
+        tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
     else:
         searched = sorted(k for k, v in space.items() if is_domain(v))
         if stage.repeats > 1:
             searched.append("repeat")
         reporter = tune.CLIReporter(
-            metric_columns={"epoch": "epoch", "test_acc": "test_acc", "test_loss": "test_loss"},
+            metric_columns={"epoch": "epoch", metric: metric},
             parameter_columns=searched or None,
             max_report_frequency=10,
         )
@@ -472,8 +390,8 @@ def run_tuner(
             trainable,
             param_space=param_space(stage, space),
             tune_config=tune.TuneConfig(
-                metric=stage.metric,
-                mode=stage.mode,
+                metric=metric,
+                mode=mode,
                 search_alg=build_search_alg(stage),
                 scheduler=build_scheduler(stage, space),
                 num_samples=stage.num_samples,
@@ -482,8 +400,8 @@ def run_tuner(
                 trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=experiment_dir.name,
-                storage_path=str(experiment_dir.parent.resolve()),
+                name=name,
+                storage_path=storage_path,
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
                 progress_reporter=reporter,
@@ -503,150 +421,6 @@ def run_tuner(
     if unfinished:
         raise StageInterrupted(
             f"interrupted with {len(unfinished)} of {len(outcomes)} trials unfinished; the "
-            f"state is saved in {experiment_dir}: run the same command with --resume to continue"
+            f"state is saved in {location}: run the same command with --resume to continue"
         )
     return outcomes
-
-
-# ---------------------------------------------------------------------------- connecting
-
-
-def check_resources(stage: Stage, gpus_per_trial: float) -> None:
-    """A trial the cluster can never place would wait forever: say so before it starts."""
-    import ray
-
-    have = ray.cluster_resources()
-    for name, want in (("CPU", stage.cpus_per_trial), ("GPU", gpus_per_trial)):
-        if want > have.get(name, 0.0):
-            hint = " (pass --gpus-per-trial 0 to train on CPUs)" if name == "GPU" else ""
-            raise HarnessError(
-                f"stage {stage.name!r} asks for {want:g} {name}(s) per trial but the Ray "
-                f"cluster has {have.get(name, 0.0):g}{hint}"
-            )
-
-
-def quiet_ray_env() -> None:
-    for key, value in RAY_QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """host and port of "host:port" or "ray://host:port"; None for "auto" and the like."""
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise HarnessError(f"Ray address {address!r} has a bad port") from None
-    if parts.hostname is None or port is None:
-        return None
-    return parts.hostname, port
-
-
-def check_ray_address(address: str, timeout: float = 3.0) -> None:
-    """Fail fast on an address nobody answers: ray.init itself retries for minutes."""
-    target = _host_port(address)
-    if target is None:
-        return
-    try:
-        with socket.create_connection(target, timeout=timeout):
-            pass
-    except OSError as error:
-        raise HarnessError(
-            f"cannot reach a Ray cluster at {address} ({error.strerror or error}); "
-            "start one with `ray start --head`, or drop --ray-address / RAY_ADDRESS "
-            "to run on a local Ray instance"
-        ) from None
-
-
-class _ConnectTimeout(BaseException):  # not Exception: ray.init retries those
-    pass
-
-
-def _init_within(timeout: float, **kwargs: Any) -> None:
-    """ray.init, bounded: against a port that answers but is no Ray head it retries for
-    minutes. SIGALRM interrupts it on the main thread (Ray's own signal handlers need that
-    thread); elsewhere a daemon thread runs it and is abandoned on timeout."""
-    import ray
-
-    address = kwargs.get("address")
-    expired = HarnessError(
-        f"Ray at {address} did not answer within {timeout:g}s (HARNESS_RAY_CONNECT_TIMEOUT); "
-        "is it the head node of a Ray cluster of the same Ray version?"
-    )
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
-
-        def expire(_signum: int, _frame: Any) -> None:
-            raise _ConnectTimeout
-
-        previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
-            ray.init(**kwargs)
-        except _ConnectTimeout:
-            raise expired from None
-        except Exception as error:
-            raise HarnessError(f"cannot connect to Ray at {address}: {error}") from None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        return
-
-    failure: list[BaseException] = []
-
-    def connect() -> None:
-        try:
-            ray.init(**kwargs)
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            failure.append(error)
-
-    thread = threading.Thread(target=connect, daemon=True, name="ray-init")
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise expired
-    if failure:
-        raise HarnessError(f"cannot connect to Ray at {address}: {failure[0]}")
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None = None) -> Iterator[str]:
-    """Connect to ``address`` (or $RAY_ADDRESS), else start a local Ray; stop what we started.
-
-    Yields a short description of where trials run. A Ray already initialised in this
-    process (a test fixture, a notebook) is used as it is and left running.
-    """
-    import logging
-
-    quiet_ray_env()
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    timeout = float(os.environ.get("HARNESS_RAY_CONNECT_TIMEOUT", "60"))
-    if address:
-        # Ray waits for a GCS in C++ calls (30 s and 5 s by default, read from the
-        # environment when Ray loads) that hold off the alarm in _init_within: shorten
-        # them to a timeout set lower than that.
-        os.environ.setdefault("RAY_py_gcs_connect_timeout_s", str(max(1, min(30, int(timeout)))))
-        os.environ.setdefault(
-            "RAY_gcs_rpc_server_connect_timeout_s", str(max(1, min(5, int(timeout))))
-        )
-    import ray
-
-    if ray.is_initialized():
-        yield "the Ray instance already running in this process"
-        return
-    if address:
-        check_ray_address(address)
-        _init_within(timeout, address=address, logging_level=logging.WARNING, log_to_driver=False)
-        where = f"the Ray cluster at {address}"
-    else:
-        # RAY_ADDRESS is unset here, so this starts a fresh local instance.
-        ray.init(
-            num_cpus=os.cpu_count(),
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-        where = f"a local Ray instance ({os.cpu_count()} CPUs)"
-    try:
-        yield where
-    finally:
-        ray.shutdown()

@@ -55,3 +55,26 @@ def cifar10(cifar_root: Path, harness_cache: Path):
     from harness.data import load_dataset
 
     return load_dataset("cifar10", cifar_root)
+
+
+# ---------------------------------------------------------------- Ray
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray instance (2 CPUs) for the whole session, started the way a run starts
+    its own: in-process runs use it as it is, CLI subprocesses join it by its address (as a
+    user joins a running cluster), which spares each of them a Ray start. Yields the
+    address."""
+    pytest.importorskip("ray.tune")
+    import ray
+
+    from harness.ray_session import quiet_ray_env
+
+    with quiet_ray_env():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="WARNING")
+        try:
+            yield ray.get_runtime_context().gcs_address
+        finally:
+            ray.shutdown()

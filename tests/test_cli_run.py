@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,18 +42,9 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subproce
     )
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A Ray instance in this process that CLI subprocesses join with --ray-address, as a
-    user joins a running cluster; it also spares each subprocess a Ray start."""
-    from harness.tune import quiet_ray_env
-
-    quiet_ray_env()
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+@pytest.fixture
+def cluster(ray_cluster: str) -> str:
+    return ray_cluster
 
 
 @pytest.fixture
@@ -99,7 +88,6 @@ def _untouched(folder: Path) -> bool:
 def test_bad_input_is_one_message_before_any_trial(
     args, fragment, tmp_path, earlier_results, capsys
 ):
-    started = time.perf_counter()
     code = main(
         [
             "run",
@@ -114,7 +102,6 @@ def test_bad_input_is_one_message_before_any_trial(
     assert code == 2
     assert err.startswith("harness: error: ") and fragment in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert time.perf_counter() - started < 30
     assert _untouched(earlier_results)
     assert not (tmp_path / "runs" / "ray").exists()  # nothing ran
 
@@ -177,8 +164,7 @@ def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
 
 
 @needs_ray
-def test_a_ray_address_nobody_answers_fails_fast_from_the_environment(tmp_path, earlier_results):
-    started = time.perf_counter()
+def test_a_ray_address_nobody_answers_fails_from_the_environment(tmp_path, earlier_results):
     result = run_cli(
         "run",
         "tiny",
@@ -192,7 +178,6 @@ def test_a_ray_address_nobody_answers_fails_fast_from_the_environment(tmp_path, 
     )
     assert result.returncode == 2, result.stderr
     assert "cannot reach a Ray cluster at 127.0.0.1:1" in result.stderr
-    assert time.perf_counter() - started < 60
     assert _untouched(earlier_results)
 
 
@@ -207,7 +192,6 @@ def test_a_port_that_answers_but_is_no_ray_head_fails_within_the_timeout(tmp_pat
     threading.Thread(
         target=lambda: held.extend(listener.accept() for _ in range(64)), daemon=True
     ).start()
-    started = time.perf_counter()
     result = run_cli(
         "run",
         "tiny",
@@ -226,7 +210,6 @@ def test_a_port_that_answers_but_is_no_ray_head_fails_within_the_timeout(tmp_pat
         "(HARNESS_RAY_CONNECT_TIMEOUT); is it the head node of a Ray cluster of the same "
         "Ray version?"
     )
-    assert time.perf_counter() - started < 60
     assert not (tmp_path / "runs" / "ray").exists()
 
 
@@ -324,67 +307,77 @@ def test_tables_without_records_says_what_to_run(tmp_path, capsys):
     assert code == 2 and "run `harness run tiny --profile smoke` first" in capsys.readouterr().err
 
 
-def test_list_shows_studies_with_their_profiles(capsys):
-    assert tiny_study.build().name == "tiny"
+def test_list_shows_studies_with_their_profiles_and_stages(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "studies:" in out and "tiny" in out
-    for profile in ("smoke", "resume", "quick", "bench"):
-        assert f"--profile {profile}" in out
+    assert "studies:" in out
+    study = tiny_study.build()
+    assert f"  tiny{' ' * 17}{study.description}" in out
+    for profile in study.profiles.values():
+        stages = ", ".join(stage.name for stage in profile.stages)
+        assert f"--profile {profile.name:<10} {profile.description} [stages: {stages}]" in out
 
 
-def _trial_lines(folder: Path) -> dict[str, int]:
-    out = {}
-    for result in folder.glob("trial_*/result.json"):
-        out[result.parent.name] = len(result.read_text().splitlines())
-    return out
+def _wait_for_announcement(pipe: Path, process: subprocess.Popen, guard: float = 300) -> str:
+    """Block until a trial writes to the named pipe (the hold knob's announcement). The
+    guard only ends a hung test; nothing is timed."""
+    import select
+
+    descriptor = os.open(pipe, os.O_RDWR | os.O_NONBLOCK)  # RDWR: no EOF before a writer
+    try:
+        ready, _, _ = select.select([descriptor], [], [], guard)
+        if not ready:
+            process.kill()
+            out, err = process.communicate()
+            raise AssertionError(f"no trial was held:\n{out[-2000:]}\n{err[-2000:]}")
+        return os.read(descriptor, 100).decode()
+    finally:
+        os.close(descriptor)
 
 
 @needs_ray
 def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster):
     import signal
 
+    flag = tmp_path / "hold"
+    flag.write_text("hold the third trial")
+    os.mkfifo(f"{flag}.fifo")
+    env = {"RAY_ADDRESS": cluster, tiny_study.HOLD_FLAG_ENV: str(flag)}
     command = [sys.executable, "-m", "harness.cli", "run", "tiny", "--profile", "long",
                "--no-mlflow"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=tmp_path, env=cli_env(RAY_ADDRESS=cluster),
+    process = subprocess.Popen(command, cwd=tmp_path, env=cli_env(**env),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stage_dir = tmp_path / "runs" / "ray" / "tiny-long" / "long"
-    deadline = time.monotonic() + 120
-    finished: dict[str, str] = {}
-    while time.monotonic() < deadline and process.poll() is None:
-        lines = _trial_lines(stage_dir)
-        done = [name for name, n in lines.items() if n == 20]
-        if done and len(done) < 4:
-            finished = {name: (stage_dir / name / "result.json").read_text() for name in done}
-            process.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.05)
-    out, err = process.communicate(timeout=120)
-    assert finished, (
-        f"no moment with some trials finished and some not:\n{out[-2000:]}\n{err[-2000:]}"
-    )
+    assert _wait_for_announcement(Path(f"{flag}.fifo"), process) == "held\n"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
     assert process.returncode == 130, err[-3000:]
     assert "unfinished" in err and "--resume" in err
+    assert "Failed to fetch metrics" not in out + err  # Tune's noise about unreported trials
     assert not (tmp_path / "results" / "tiny" / "long").exists()
+    # What the interrupted driver had recorded as finished (its files may lag the workers,
+    # so this is read after it exited). Trials ran one at a time in order, so "first" had
+    # finished before "second" was even created: it is always among them.
+    stage_dir = tmp_path / "runs" / "ray" / "tiny-long" / "long"
+    finished = {}
+    for result in stage_dir.glob("trial_*/result.json"):
+        lines = result.read_text().splitlines()
+        if len(lines) == 3:
+            finished[json.loads(lines[-1])["config"]["variant"]["label"]] = result.read_text()
+    assert "first" in finished and "held" not in finished
 
-    result = run_cli(
-        "run",
-        "tiny",
-        "--profile",
-        "long",
-        "--no-mlflow",
-        "--resume",
-        cwd=tmp_path,
-        RAY_ADDRESS=cluster,
-    )
+    flag.unlink()  # the outside hold is gone
+    result = run_cli("run", "tiny", "--profile", "long", "--no-mlflow", "--resume",
+                     cwd=tmp_path, **env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Failed to fetch metrics" not in result.stderr + result.stdout
     records = [
         json.loads(p.read_text())
         for p in (tmp_path / "results" / "tiny" / "long" / "records").rglob("*.json")
     ]
-    assert len(records) == 4 and {r["status"] for r in records} == {"completed"}
-    assert all(len(r["history"]) == 20 for r in records)
-    for name, text in finished.items():  # finished trials were not trained again
-        assert (stage_dir / name / "result.json").read_text() == text
-        record = next(r for r in records if f"trial_{r['trial_id']}" == name)
+    assert sorted(r["label"] for r in records) == ["first", "held", "second"]
+    assert {r["status"] for r in records} == {"completed"}
+    assert all(len(r["history"]) == 3 for r in records)
+    for label, text in finished.items():  # finished trials were not trained again
+        record = next(r for r in records if r["label"] == label)
+        assert (stage_dir / f"trial_{record['trial_id']}" / "result.json").read_text() == text
         assert "restored_from_epoch" not in record

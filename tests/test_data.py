@@ -8,7 +8,6 @@ import io
 import pickle
 import socket
 import tarfile
-import time
 import warnings
 from pathlib import Path
 
@@ -413,27 +412,39 @@ def test_root_without_data_names_files_root_and_fixes(
     assert files_in(own_cache) == []
 
 
-def test_failed_download_becomes_data_error(
+def test_failed_download_becomes_data_error_with_a_per_request_timeout(
     tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torchvision.datasets
+    import urllib.request
 
     monkeypatch.delenv("HARNESS_OFFLINE", raising=False)
     timeouts = []
 
-    class OfflineCIFAR10:
-        def __init__(self, root: str, train: bool, download: bool) -> None:
-            timeouts.append(socket.getdefaulttimeout())
-            Path(root, "cifar-10-python.tar.gz").write_bytes(b"partial")
+    class Unreachable:
+        def __init__(self) -> None:
+            # A partial file appears, as when a connection drops mid-download.
+            partial = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+            assert len(partial) == 1
+            partial[0].write_bytes(b"partial")
+
+        def __enter__(self):
             raise OSError("[Errno 101] Network is unreachable")
 
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", OfflineCIFAR10)
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request, timeout=None):
+        timeouts.append((timeout, socket.getdefaulttimeout()))
+        return Unreachable()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     before = socket.getdefaulttimeout()
     with pytest.raises(DataError, match="download failed: .*Network is unreachable"):
         load_dataset("cifar10", tmp_path)
-    assert timeouts == [sources.DOWNLOAD_TIMEOUT_S]  # a short timeout during the download
-    assert socket.getdefaulttimeout() == before  # and restored afterwards
-    assert not (tmp_path / "cifar-10-python.tar.gz").exists()  # partial download removed
+    # The request carries its own short timeout; the process-wide default is never touched.
+    assert timeouts == [(sources.DOWNLOAD_TIMEOUT_S, before)]
+    assert socket.getdefaulttimeout() == before
+    assert list(tmp_path.iterdir()) == []  # no partial download left behind
 
 
 def test_incomplete_canonical_folder(tmp_path: Path, own_cache: Path) -> None:
@@ -505,10 +516,7 @@ def test_cifar10_second_load_hits_cache(
 
     monkeypatch.setattr(sources, "_decode_jpeg_archive", no_decode)
     monkeypatch.setattr(sources, "_read_torchvision", no_decode)
-    start = time.perf_counter()
     again = load_dataset("cifar10", cifar_root)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 5.0
     assert again.sha256 == cifar10.sha256
     assert torch.equal(again.train.images, cifar10.train.images)
     assert torch.equal(again.test.labels, cifar10.test.labels)

@@ -14,6 +14,7 @@ from harness.losses import (
     create_loss,
     list_losses,
     loss_options,
+    loss_output,
 )
 
 COUNTS = [500, 200, 50, 10]
@@ -29,7 +30,34 @@ def test_expected_losses_are_registered() -> None:
     assert expected <= set(list_losses())
 
 
-@pytest.mark.parametrize("name", list_losses())
+CLASS_LOSSES = [name for name in list_losses() if loss_output(name) == "classes"]
+IMAGE_LOSSES = [name for name in list_losses() if loss_output(name) == "image"]
+
+
+def test_every_loss_scores_classes_or_images() -> None:
+    assert set(CLASS_LOSSES) | set(IMAGE_LOSSES) == set(list_losses())
+    assert {"ce", "cb", "ldam"} <= set(CLASS_LOSSES) and {"l0", "l1", "l2"} <= set(IMAGE_LOSSES)
+
+
+@pytest.mark.parametrize("name", IMAGE_LOSSES)
+def test_every_image_loss_is_a_finite_scalar_with_gradient(name: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    outputs = torch.rand(2, 3, 8, 8, generator=gen).requires_grad_(True)
+    targets = torch.rand(2, 3, 8, 8, generator=gen)
+    loss_fn = create_loss(name)
+    loss_fn.set_progress(0.5)
+    loss = loss_fn(outputs, targets)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert torch.isfinite(outputs.grad).all() and outputs.grad.abs().sum() > 0
+
+
+def test_a_class_loss_needs_class_counts() -> None:
+    with pytest.raises(ConfigError, match="needs the training split's class counts"):
+        create_loss("ce")
+
+
+@pytest.mark.parametrize("name", CLASS_LOSSES)
 def test_every_loss_is_a_finite_scalar_with_gradient(name: str) -> None:
     logits, targets = _batch()
     logits.requires_grad_(True)
@@ -42,7 +70,7 @@ def test_every_loss_is_a_finite_scalar_with_gradient(name: str) -> None:
     assert logits.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", list_losses())
+@pytest.mark.parametrize("name", CLASS_LOSSES)
 def test_losses_stay_finite_with_an_empty_class(name: str) -> None:
     logits, targets = _batch(c=3)
     targets = targets.clamp_max(1)  # class 2 has no examples

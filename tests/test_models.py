@@ -13,6 +13,7 @@ from harness.models import (
     create_model,
     list_models,
     model_options,
+    model_output,
 )
 
 DIGITS = (1, 8, 8)
@@ -25,6 +26,7 @@ SMALL_OPTIONS = {
     "seed-convnet-8conv": {"base_width": 8, "fc_hidden": (32, 16)},
     "fastnet": {"widths": (8, 16, 16)},
     "resnet32": {"base_width": 4},
+    "unet": {"features": 8, "depth": 2, "head_features": 8},
 }
 
 
@@ -41,8 +43,29 @@ def test_expected_models_are_registered() -> None:
     assert expected <= set(list_models())
 
 
+CLASSIFIERS = [name for name in list_models() if model_output(name) == "classes"]
+IMAGE_MODELS = [name for name in list_models() if model_output(name) == "image"]
+
+
+def test_every_model_outputs_classes_or_images() -> None:
+    assert set(CLASSIFIERS) | set(IMAGE_MODELS) == set(list_models())
+    assert "unet" in IMAGE_MODELS and "mlp" in CLASSIFIERS
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_image_models_map_an_image_to_an_image_with_gradients(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, 3, CIFAR, **SMALL_OPTIONS.get(name, {}))
+    x = torch.randn(2, *CIFAR)
+    out = model(x)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    out.square().mean().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
 @pytest.mark.parametrize("in_shape", [DIGITS, CIFAR], ids=["digits", "cifar"])
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_forward_and_backward(name: str, in_shape: tuple[int, int, int]) -> None:
     torch.manual_seed(0)
     model = create_model(name, 10, in_shape, **SMALL_OPTIONS.get(name, {}))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from harness.runner import RunOptions, run_study, sample_points, validate_space
+from harness.plan import sample_points, validate_space
+from harness.runner import RunOptions, run_study
 from harness.study import get_study, list_studies
 from studies.cnn_search import doubling_effects, top_configurations
 from studies.imbalance import best_cb_settings
@@ -93,18 +93,6 @@ def test_doubling_effects_recover_a_known_plane():
     assert effects["depth"] == pytest.approx(3.0) and effects["width"] == pytest.approx(1.0)
 
 
-@pytest.fixture(scope="module")
-def ray_instance() -> Iterator[None]:
-    from harness.tune import quiet_ray_env
-
-    quiet_ray_env()
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
-
 EXPECTED_OUTPUTS = {
     "cnn_search": ["baselines", "leaderboard", "depth_vs_width"],
     "imbalance": ["error_by_factor", "per_class", "cb_sensitivity"],
@@ -113,7 +101,7 @@ EXPECTED_OUTPUTS = {
 
 @needs_ray
 @pytest.mark.parametrize("study_name", ["cnn_search", "imbalance"])
-def test_smoke_profile_runs_on_ray_and_writes_its_tables(study_name, ray_instance, tmp_path,
+def test_smoke_profile_runs_on_ray_and_writes_its_tables(study_name, ray_cluster, tmp_path,
                                                          monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     summary = run_study(

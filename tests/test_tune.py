@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("ray.tune")
 pytest.importorskip("mlflow")
@@ -17,21 +16,13 @@ pytest.importorskip("mlflow")
 import tiny_study  # noqa: E402
 from mlflow_store import search_runs  # noqa: E402
 
-from harness.config import TrialConfig  # noqa: E402
 from harness.runner import RunOptions, RunSummary, TrialsFailed, run_study  # noqa: E402
 from harness.tracking import tracking_uri  # noqa: E402
-from harness.train import train  # noqa: E402
-from harness.tune import quiet_ray_env  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
-def ray_instance() -> Iterator[None]:
-    quiet_ray_env()
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
+def ray_instance(ray_cluster: str) -> None:
+    """Every test here runs on the session's Ray instance."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,7 +48,7 @@ def test_every_trial_leaves_one_complete_record(smoke):
     counts = {
         stage: len(_by_stage(summary, stage)) for stage in ("sweep", "asha", "fault", "rerun")
     }
-    assert counts == {"sweep": 4, "asha": 8, "fault": 1, "rerun": 1}
+    assert counts == {"sweep": 4, "asha": 8, "fault": 2, "rerun": 1}
     for record in summary.records:
         assert record["study"] == "tiny" and record["profile"] == "smoke"
         assert record["trial_id"] and record["status"] in ("completed", "stopped")
@@ -68,7 +59,7 @@ def test_every_trial_leaves_one_complete_record(smoke):
         assert record["final"]["test_acc"] == record["history"][-1]["test_acc"]
         assert len(record["per_class_accuracy"]) == 10
     on_disk = sorted((root / "runs" / "records" / "tiny" / "smoke").rglob("*.json"))
-    assert len(on_disk) == len(summary.records) == 17
+    assert len(on_disk) == len(summary.records) == 18
     assert {json.loads(p.read_text())["trial_id"] for p in on_disk} == {
         r["trial_id"] for r in summary.records
     }
@@ -76,33 +67,33 @@ def test_every_trial_leaves_one_complete_record(smoke):
     assert sorted(r["config"]["repeat"] for r in _by_stage(summary, "sweep")) == [0, 0, 1, 1]
 
 
-def test_asha_stops_the_useless_learning_rate_early(smoke):
+def test_asha_stops_trials_early_and_never_the_best(smoke):
+    # Which trials ASHA stops depends on the order they reach a rung, so only what holds in
+    # every order is asserted: some trial is stopped before its last epoch, a stopped
+    # trial's record ends where it stopped, and the best trial ran to the end.
     summary, _ = smoke
     asha = _by_stage(summary, "asha")
     stopped = [r for r in asha if r["status"] == "stopped"]
     assert stopped, "ASHA stopped no trial"
-    assert all(len(r["history"]) < 4 for r in stopped)
-    useless = [r for r in asha if r["config"]["lr"] == tiny_study.USELESS_LR]
-    # Only the first useless trial to reach rung 1 can beat an empty rung.
-    assert sum(r["status"] == "stopped" for r in useless) >= 3
-    assert any(r["status"] == "completed" and len(r["history"]) == 4 for r in asha)
+    for record in stopped:
+        assert len(record["history"]) < 4
+        assert record["final"]["epoch"] == record["history"][-1]["epoch"]
+    best = max(asha, key=lambda r: r["final"]["test_acc"])
+    assert best["status"] == "completed" and len(best["history"]) == 4
 
 
 def test_a_failed_trial_resumes_from_its_checkpoint_bit_identically(smoke):
+    # The same config ran twice in Ray workers (same threads, same data): once failing at
+    # epoch 2 and retried from epoch 1's checkpoint, once straight through.
     summary, _ = smoke
-    (record,) = _by_stage(summary, "fault")
-    assert record["status"] == "completed" and record["restored_from_epoch"] == 1
-    config = TrialConfig.from_dict(record["config"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in the Ray worker (1 CPU per trial sets OMP_NUM_THREADS=1)
-    try:
-        uninterrupted = train(config)
-    finally:
-        torch.set_num_threads(threads)
-    assert record["seed"] == uninterrupted["seed"]
+    trials = {r["label"]: r for r in _by_stage(summary, "fault")}
+    faulted, plain = trials["faulted"], trials["plain"]
+    assert faulted["status"] == plain["status"] == "completed"
+    assert faulted["restored_from_epoch"] == 1 and "restored_from_epoch" not in plain
+    assert faulted["config"] == plain["config"] and faulted["seed"] == plain["seed"]
     for key in ("test_acc", "test_loss", "train_loss", "train_acc"):
-        assert [h[key] for h in record["history"]] == [h[key] for h in uninterrupted["history"]]
-    assert record["per_class_accuracy"] == uninterrupted["per_class_accuracy"]
+        assert [h[key] for h in faulted["history"]] == [h[key] for h in plain["history"]]
+    assert faulted["per_class_accuracy"] == plain["per_class_accuracy"]
 
 
 def test_a_callable_stage_gets_the_completed_records_of_earlier_stages(smoke):
@@ -144,9 +135,9 @@ def test_results_folder_holds_tables_and_one_csv_row_per_trial(smoke):
     for suffix in (".csv", ".tex", ".md"):
         assert (out / f"accuracy_by_lr{suffix}").stat().st_size > 0
     frame = pd.read_csv(out / "records.csv")
-    assert len(frame) == 17
+    assert len(frame) == 18
     assert set(frame["stage"]) == {"sweep", "asha", "fault", "optuna", "rerun"}
-    assert len(list((out / "records").rglob("*.json"))) == 17
+    assert len(list((out / "records").rglob("*.json"))) == 18
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "staging left behind"
 
 
@@ -159,11 +150,11 @@ def test_mlflow_holds_a_parent_run_and_one_run_per_trial(smoke):
     runs = search_runs(uri)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 17
+    assert len(parents) == 1 and len(children) == 18
     client = MlflowClient(uri)
     parent_files = {f.path for f in client.list_artifacts(parents[0].info.run_id, "results")}
     assert {"results/records.csv", "results/accuracy_by_lr.tex"} <= parent_files
-    fault = next(r for r in children if r.data.tags["stage"] == "fault")
+    fault = next(r for r in children if r.data.tags.get("label") == "faulted")
     assert fault.data.tags["restored_from_epoch"] == "1"
     assert len(client.get_metric_history(fault.info.run_id, "test_acc")) == 3
     statuses = sorted(r.data.tags["status"] for r in children)
@@ -240,6 +231,6 @@ def test_a_trial_the_cluster_cannot_place_is_refused_before_it_starts(tmp_path):
         results_dir=tmp_path / "results",
         tracking=False,
     )
-    with pytest.raises(HarnessError, match=r"asks for \d+ GPU\(s\) per trial.*--gpus-per-trial 0"):
+    with pytest.raises(HarnessError, match=r"asks for \d+ GPU per trial.*--gpus-per-trial 0"):
         run_study(options, echo=lambda _line: None)
     assert not (tmp_path / "runs" / "ray").exists()

@@ -5,12 +5,13 @@ Profiles:
 
 - ``smoke``: a FIFO grid with seeds, an ASHA stage where a useless learning rate (1e-6)
   competes with a good one so some trials must stop early, a trial that fails once at
-  epoch 2 (fault injection), a seeded Optuna search, and a callable stage that re-runs
+  epoch 2 (fault injection) beside the same trial unfaulted, a seeded Optuna search, and a callable stage that re-runs
   the best sweep config.
 - ``resume``: two stages; one trial of the second fails at every attempt while the file
   named by ``$TINY_FAIL_FLAG`` exists (the external fault a user fixes before --resume).
 - ``quick``: two one-epoch trials, for CLI round trips.
-- ``long``: four 20-epoch trials of a wider MLP (seconds each), to interrupt with Ctrl-C.
+- ``long``: three trials one at a time, the last held after its first epoch while the file
+  named by ``$TINY_HOLD_FLAG`` exists: the moment to interrupt with Ctrl-C.
 - ``bench``: 20 one-epoch trials (benchmarks/ray_overhead.py).
 """
 
@@ -34,6 +35,7 @@ COMMON: dict[str, Any] = {
 GOOD_LR = 0.1
 USELESS_LR = 1e-6  # learns nothing in a few epochs: ASHA must stop these early
 FAIL_FLAG_ENV = "TINY_FAIL_FLAG"
+HOLD_FLAG_ENV = "TINY_HOLD_FLAG"
 
 
 def best_of_sweep(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -54,7 +56,19 @@ def smoke_stages() -> tuple[Stage, ...]:
             grace_period=1,
             reduction_factor=2,
         ),
-        Stage("fault", {**COMMON, "epochs": 3, "lr": GOOD_LR, "fault.fail_once_at_epoch": 2}),
+        # The same config twice, once failing at epoch 2 and retried from its checkpoint:
+        # both ran in Ray workers alike, so their learning curves must be identical.
+        Stage(
+            "fault",
+            {
+                **COMMON,
+                "epochs": 3,
+                "lr": GOOD_LR,
+                "variant": grid(
+                    {"label": "faulted", "fault.fail_once_at_epoch": 2}, {"label": "plain"}
+                ),
+            },
+        ),
         Stage(
             "optuna",
             {
@@ -81,6 +95,22 @@ def flaky_space(_records: list[dict[str, Any]]) -> dict[str, Any]:
         "variant": grid(
             {"label": "steady", "lr": GOOD_LR},
             {"label": "flaky", "lr": 0.05, "fault.fail_while_exists": flag},
+        ),
+    }
+
+
+def held_space(_records: list[dict[str, Any]]) -> dict[str, Any]:
+    # Two trials that finish, then one held after its first epoch while $TINY_HOLD_FLAG
+    # exists; one at a time, in this order (max_concurrent=1), so when the held trial
+    # announces itself the other two have finished.
+    flag = os.environ.get(HOLD_FLAG_ENV, "/nonexistent/tiny-hold-flag")
+    return {
+        **COMMON,
+        "epochs": 3,
+        "variant": grid(
+            {"label": "first", "lr": 0.05},
+            {"label": "second", "lr": GOOD_LR},
+            {"label": "held", "lr": 0.08, "fault.hold_while_exists": flag},
         ),
     }
 
@@ -117,14 +147,8 @@ def build() -> Study:
         ),
         "long": Profile(
             "long",
-            "four 20-epoch trials",
-            (
-                Stage(
-                    "long",
-                    {**COMMON, "model.hidden": (512, 512), "epochs": 20, "lr": grid(0.05, GOOD_LR)},
-                    repeats=2,
-                ),
-            ),
+            "three trials run one at a time, the last held while a flag file exists",
+            (Stage("long", held_space, max_concurrent=1),),
         ),
         "bench": Profile(
             "bench",

@@ -3,6 +3,7 @@
 from harness.data.batching import DeviceBatches, eval_batches, normalize, pixel_stats
 from harness.data.cache import resolve_cache_dir
 from harness.data.sources import (
+    dataset_facts,
     list_datasets,
     load_dataset,
     register_dataset,
@@ -16,11 +17,15 @@ from harness.data.transforms import (
 )
 from harness.data.types import ImageDataset, ImageSplit
 
+# Datasets registered outside sources.py: scikit-learn's sample photographs.
+from harness.data import photos  # noqa: E402, F401, I001
+
 __all__ = [
     "DeviceBatches",
     "ImageDataset",
     "ImageSplit",
     "corrupt_labels",
+    "dataset_facts",
     "eval_batches",
     "list_datasets",
     "load_dataset",

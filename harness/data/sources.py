@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import tarfile
 import tempfile
 import warnings
@@ -24,6 +23,7 @@ import torch
 from harness.data.cache import cache_path, load_cached, resolve_cache_dir, save_cached, sha256_files
 from harness.data.types import ImageDataset, ImageSplit
 from harness.errors import DataError
+from harness.files import atomic_path
 from harness.registry import Registry
 
 DatasetLoader = Callable[[Path], ImageDataset]
@@ -42,13 +42,27 @@ JPEG_Q75_SHA256 = "ca552adc1a6d12d89c7084f0caf1bbc607e43e1fc1b5582d30611bd954c1c
 JPEG_PER_CLASS = {"train": 5000, "test": 1000}
 CANONICAL_COUNTS = (50000, 10000)  # train, test
 DIGITS_TEST_SIZE = 0.25  # 450 test / 1,347 train images, stratified, random_state=0
-DOWNLOAD_TIMEOUT_S = 5.0  # per socket operation, so an offline machine fails fast
+DOWNLOAD_TIMEOUT_S = 5.0  # per socket operation of the request, so offline fails fast
 _DECODE_CHUNK = 2048
 
 
-def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
-    """Register ``loader(data_root: Path) -> ImageDataset`` under ``name``."""
+_FACTS: dict[str, dict[str, Any]] = {}
+
+
+def register_dataset(
+    name: str, image_shape: tuple[int, int, int] | None = None, num_classes: int | None = None
+) -> Callable[[DatasetLoader], DatasetLoader]:
+    """Register ``loader(data_root: Path) -> ImageDataset`` under ``name``. The training
+    images' shape and the class count, when given, let a plan check its models before any
+    data is read."""
+    _FACTS[name] = {"image_shape": image_shape, "num_classes": num_classes}
     return DATASETS.register(name)
+
+
+def dataset_facts(name: str) -> dict[str, Any]:
+    """{"image_shape": (C, H, W) or None, "num_classes": int or None} for dataset ``name``."""
+    DATASETS.get(name)
+    return dict(_FACTS[name])
 
 
 def list_datasets() -> list[str]:
@@ -106,7 +120,7 @@ def _load_or_decode(
 # ---------------------------------------------------------------- digits
 
 
-@register_dataset("digits")
+@register_dataset("digits", image_shape=(1, 8, 8), num_classes=10)
 def load_digits_dataset(data_root: Path) -> ImageDataset:
     """sklearn's bundled 8x8 digits (offline, tiny): the CPU smoke-test dataset.
 
@@ -163,7 +177,7 @@ def _offline() -> bool:
     return os.environ.get("HARNESS_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-@register_dataset("cifar10")
+@register_dataset("cifar10", image_shape=(3, 32, 32), num_classes=10)
 def load_cifar10(data_root: Path) -> ImageDataset:
     """CIFAR-10 from the canonical python files, else the JPEG q75 copy, else a download.
 
@@ -184,22 +198,29 @@ def load_cifar10(data_root: Path) -> ImageDataset:
 
 
 def _download_canonical(root: Path) -> None:
-    """torchvision's download into the data root; raises the 'not found' DataError on failure."""
+    """Download the canonical archive into the data root (md5-checked, written atomically);
+    raises the 'not found' DataError on failure. The timeout is the request's own: the
+    process-wide socket default is shared with Ray's and MLflow's connections."""
     if _offline():
         raise _missing_error(root, "none present; download skipped because HARNESS_OFFLINE is set")
+    import urllib.request
+
     from torchvision.datasets import CIFAR10
 
     tgz = root / CANONICAL_TGZ
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        # torchvision md5-checks the archive before extracting it.
-        CIFAR10(str(root), train=True, download=True)
+        with atomic_path(tgz) as partial:
+            digest = hashlib.md5()
+            request = urllib.request.Request(CIFAR10.url, headers={"User-Agent": "harness"})
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response, \
+                    open(partial, "wb") as out:
+                while block := response.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+            if digest.hexdigest() != CIFAR10.tgz_md5:
+                raise OSError(f"md5 {digest.hexdigest()} differs from the published one")
     except Exception as exc:
-        tgz.unlink(missing_ok=True)  # it wasn't there before: drop a partial download
         raise _missing_error(root, f"none present and the download failed: {exc}") from exc
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def _canonical_files() -> list[str]:

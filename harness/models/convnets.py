@@ -11,16 +11,10 @@ from typing import Any
 
 from torch import nn
 
-from harness.errors import ConfigError
+from harness.errors import require
 from harness.models import register_model
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise a ConfigError with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise ConfigError(message)
 
 
 def make_activation(name: str) -> nn.Module:

@@ -6,8 +6,9 @@ import math
 
 from torch import nn
 
+from harness.errors import require
 from harness.models import register_model
-from harness.models.convnets import make_activation, positive_ints, require
+from harness.models.convnets import make_activation, positive_ints
 
 
 @register_model("mlp")

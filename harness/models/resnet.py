@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.errors import require
 from harness.models import register_model
-from harness.models.convnets import require
 
 
 class PadShortcut(nn.Module):

@@ -10,17 +10,13 @@ byte-identical however the files were listed.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness.errors import DataError
-
-SCHEMA_VERSION = 1
+from harness.records import FINISHED_STATUSES, check_record, load_records  # noqa: F401
 
 # Fields that identify a trial come first so a reader of records.csv sees what ran.
 _IDENTITY = ("study", "profile", "stage", "label", "trial_id", "config_hash", "seed", "status")
@@ -38,50 +34,6 @@ _NOT_SCALAR = {
     "schema_version", "config", "final", "history", "per_class_accuracy", "confusion_matrix",
     "class_names", "train_class_counts", "data", "environment", *_IDENTITY,
 }
-
-PathLike = str | Path
-
-
-def load_records(folder_or_files: PathLike | Iterable[PathLike]) -> list[dict[str, Any]]:
-    """Read trial records from a folder (every ``*.json`` below it) or from a list of files.
-
-    Files are read in sorted path order; a file that is not a version-1 trial record is an
-    error naming that file, because silently skipping it would drop a trial from a table.
-    """
-    if isinstance(folder_or_files, str | Path):
-        root = Path(folder_or_files)
-        if root.is_dir():
-            paths = sorted(root.rglob("*.json"))
-            if not paths:
-                raise DataError(f"no trial records (*.json) under {root}; run the study first")
-        elif root.is_file():
-            paths = [root]
-        else:
-            raise DataError(f"no such records folder or file: {root}")
-    else:
-        paths = sorted(Path(p) for p in folder_or_files)
-    return [_read_record(path) for path in paths]
-
-
-def _read_record(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read trial record {path}: {exc}") from exc
-    _check_record(record, str(path))
-    return record
-
-
-def _check_record(record: Any, where: str) -> None:
-    if not isinstance(record, Mapping):
-        raise DataError(f"{where}: a trial record must be a JSON object")
-    version = record.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise DataError(
-            f"{where}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
-        )
-    if not isinstance(record.get("config"), Mapping) or "status" not in record:
-        raise DataError(f"{where}: a trial record needs a 'config' object and a 'status'")
 
 
 def _cell(value: Any) -> Any:
@@ -126,7 +78,7 @@ def _sorted_rows(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame
 def _checked(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     records = list(records)
     for i, record in enumerate(records):
-        _check_record(record, f"record {i}")
+        check_record(record, f"record {i}")
     return records
 
 
@@ -208,8 +160,9 @@ def per_class_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def completed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Only the trials that finished; diverged and failed ones are reported separately."""
-    return frame[frame["status"] == "completed"]
+    """Only the trials that finished (all epochs, or the task's early stop such as
+    "fitted"); stopped, diverged and failed ones are reported separately."""
+    return frame[frame["status"].isin(FINISHED_STATUSES)]
 
 
 def mean_sd(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:

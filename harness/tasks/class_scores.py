@@ -1,4 +1,4 @@
-"""Test-set evaluation: loss, accuracy, per-class accuracy and the confusion matrix."""
+"""Scoring a classifier on a split: loss, accuracy, per-class accuracy, confusion matrix."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import nn
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class ClassScores:
     loss: float
     accuracy: float
     per_class_accuracy: list[float]
@@ -18,9 +18,9 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches, num_classes: int, autocast) -> Evaluation:
-    """Evaluate on already-normalized batches; the loss is plain cross-entropy for every trial,
-    so test losses compare across training losses."""
+def score_classifier(model: nn.Module, batches, num_classes: int, autocast) -> ClassScores:
+    """Score already-normalized batches, in eval mode; the loss is plain cross-entropy for
+    every trial, so test losses compare across training losses."""
     was_training = model.training
     model.eval()
     confusion = None
@@ -39,7 +39,7 @@ def evaluate(model: nn.Module, batches, num_classes: int, autocast) -> Evaluatio
     matrix = confusion.view(num_classes, num_classes).cpu()
     support = matrix.sum(dim=1).clamp(min=1)
     per_class = (matrix.diag().double() / support.double()).tolist()
-    return Evaluation(
+    return ClassScores(
         loss=loss_sum / max(1, count),
         accuracy=float(matrix.diag().sum().item() / max(1, count)),
         per_class_accuracy=per_class,

@@ -1,0 +1,157 @@
+"""Tasks: what a trial learns. The training loop in ``harness.train`` knows the optimizer,
+the schedule, checkpoints, divergence and timing; a task knows everything else.
+
+A task is a class registered with ``@register_task(name)`` whose ``__init__(config,
+dataset, device, **options)`` prepares the trial's data on the device; its keyword
+options (``task.<option>`` config keys) are read from that signature like model and loss
+options. It supplies:
+
+- ``output``: what the model must output, "classes" (logits) or "image" (C channels);
+  only models and losses registered with the same output fit the task;
+- ``metric`` and ``mode``: the primary metric (``test_acc``/max, ``test_psnr``/max), which
+  the runner, Tune's progress table, ASHA and the CLI use unless a stage overrides it;
+- ``batches(epoch)``: the training (input, target) batches, built on the device;
+- ``meter()``: per-step training statistics turned into the epoch's train metrics;
+- ``evaluate(model, autocast)``: the epoch's evaluation metrics and the record's extras;
+- ``stop_status(metrics)``: a status that ends the trial early (e.g. "fitted"), or None;
+- ``record_fields()``: what the record keeps about the data the task trained on.
+
+Class-level checks (``check``, ``model_io``) run at plan time, before any trial starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from harness.registry import OptionRegistry
+
+Autocast = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One epoch's evaluation: scalar metrics (history, Tune, MLflow) and record extras."""
+
+    metrics: dict[str, float]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Meter:
+    """Accumulates one epoch's training statistics without a host sync per step."""
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def result(self) -> dict[str, float]:
+        """The epoch's train metrics; ``train_loss`` first (divergence is judged on it)."""
+        raise NotImplementedError
+
+    @property
+    def count(self) -> int:
+        """Training examples seen this epoch."""
+        raise NotImplementedError
+
+
+class Task:
+    name: ClassVar[str] = ""
+    output: ClassVar[str] = "classes"
+    metric: ClassVar[str] = "test_acc"
+    mode: ClassVar[str] = "max"
+    default_model: ClassVar[str] = ""
+    default_loss: ClassVar[str] = ""
+
+    # Set by __init__: the model's output size and input shape, and steps per epoch.
+    num_outputs: int
+    in_shape: tuple[int, int, int]
+
+    @classmethod
+    def check(cls, config: Any) -> None:
+        """Reject option values the task cannot run (ConfigError), before any trial."""
+
+    @classmethod
+    def model_io(
+        cls, config: Any, image_shape: tuple[int, int, int], num_classes: int
+    ) -> tuple[int, tuple[int, int, int]]:
+        """(outputs, input shape) the model must have for a dataset of ``image_shape``."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        """Optimizer steps per epoch."""
+        raise NotImplementedError
+
+    def create_loss(self) -> nn.Module:
+        raise NotImplementedError
+
+    def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    def meter(self) -> Meter:
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, autocast: Autocast) -> Evaluation:
+        raise NotImplementedError
+
+    def stop_status(self, metrics: Mapping[str, float]) -> str | None:
+        return None
+
+    def record_fields(self) -> dict[str, Any]:
+        return {}
+
+    def finalize(self, final: dict[str, Any]) -> dict[str, Any]:
+        """Derived final metrics (e.g. test_error from test_acc)."""
+        return final
+
+    def summarize(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """Record fields computed from the whole history (e.g. time to fit)."""
+        return {}
+
+
+TASKS: OptionRegistry[type[Task]] = OptionRegistry("task", ("config", "dataset", "device"))
+
+
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    def decorator(cls: type[Task]) -> type[Task]:
+        cls.name = name
+        for attr in ("default_model", "default_loss"):
+            if not getattr(cls, attr):
+                raise ValueError(f"task {name!r} must set {attr}")
+        return TASKS.register(name)(cls)
+
+    return decorator
+
+
+def list_tasks() -> list[str]:
+    return TASKS.names()
+
+
+def task_class(name: str) -> type[Task]:
+    return TASKS.get(name)
+
+
+def task_options(name: str) -> dict[str, Any]:
+    return TASKS.options(name)
+
+
+def create_task(config: Any, dataset: Any, device: torch.device) -> Task:
+    return TASKS.create(config.task, config, dataset, device, **config.task_options)
+
+
+# Importing the task modules fills the registry.
+from harness.tasks import classify  # noqa: E402, F401
+
+__all__ = [
+    "Evaluation",
+    "Meter",
+    "TASKS",
+    "Task",
+    "create_task",
+    "list_tasks",
+    "register_task",
+    "task_class",
+    "task_options",
+]

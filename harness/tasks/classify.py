@@ -1,0 +1,182 @@
+"""Classification: labels in, class logits out; accuracy, per-class accuracy, confusion.
+
+The training split is the trial's (subset, long tail, label noise, input corruption: see
+``harness.trial_data``); batches are cut on the device by ``DeviceBatches``. Options:
+
+- ``train_eval``: score the whole (possibly corrupted) training split in eval mode after
+  every epoch, with the same code as the test split: the *true* training accuracy
+  (``true_train_acc``), not the running mean over augmented batches (``train_acc``);
+- ``stop_at_train_acc``: end the trial with status ``fitted`` once the true training
+  accuracy reaches this value (turns ``train_eval`` on), so a random-label run stops when
+  it has memorized its labels instead of training on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from harness.data import DeviceBatches, eval_batches, pixel_stats
+from harness.errors import require
+from harness.losses import LossFunction, create_loss
+from harness.tasks import Autocast, Evaluation, Meter, Task, register_task
+from harness.tasks.class_scores import score_classifier
+from harness.trial_data import prepare_trial_data
+
+# Time-to-fit thresholds on the true training accuracy (Zhang et al. report 100%).
+FIT_THRESHOLDS = (1.0, 0.99)
+
+
+class ClassificationMeter(Meter):
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.seen = 0
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
+        self.loss_sum += loss * targets.numel()
+        self.correct += (outputs.argmax(dim=1) == targets).sum()
+        self.seen += targets.numel()
+
+    def result(self) -> dict[str, float]:
+        return {
+            "train_loss": self.loss_sum.item() / max(1, self.seen),
+            "train_acc": self.correct.item() / max(1, self.seen),
+        }
+
+    @property
+    def count(self) -> int:
+        return self.seen
+
+
+def fit_key(threshold: float) -> str:
+    return f"{round(threshold * 100):d}"
+
+
+@register_task("classify")
+class Classify(Task):
+    output = "classes"
+    metric = "test_acc"
+    mode = "max"
+    default_model = "mlp"
+    default_loss = "ce"
+
+    @classmethod
+    def check(cls, config: Any) -> None:
+        stop = config.task_options.get("stop_at_train_acc")
+        require(
+            stop is None or (isinstance(stop, int | float) and 0 < stop <= 1),
+            f"task.stop_at_train_acc must be in (0, 1] (or none), got {stop!r}",
+        )
+
+    @classmethod
+    def model_io(
+        cls, config: Any, image_shape: tuple[int, int, int], num_classes: int
+    ) -> tuple[int, tuple[int, int, int]]:
+        channels, height, width = image_shape
+        crop = config.crop_size
+        require(
+            crop <= min(height, width),
+            f"crop_size {crop} is larger than the {height}x{width} images of {config.dataset}",
+        )
+        return num_classes, (channels, crop, crop) if crop else image_shape
+
+    def __init__(
+        self,
+        config: Any,
+        dataset: Any,
+        device: torch.device,
+        train_eval: bool = False,
+        stop_at_train_acc: float | None = None,
+    ) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.device = device
+        self.data = prepare_trial_data(dataset, config)
+        self.num_outputs, self.in_shape = self.model_io(
+            config, dataset.image_shape, dataset.num_classes
+        )
+        self.stop_at_train_acc = stop_at_train_acc
+        self.train_eval = train_eval or stop_at_train_acc is not None
+        self.channels_last = config.channels_last and device.type == "cuda"
+        self.mean, self.std = pixel_stats(self.data.train.images)
+        self.train_images = self.data.train.images.to(device)
+        self.train_labels = self.data.train.labels.to(device)
+        self.train_batches = DeviceBatches(
+            self.train_images, self.train_labels, config.batch_size, config.derived_seed(),
+            self.mean, self.std, crop_padding=config.crop_padding, flip=config.flip,
+            channels_last=self.channels_last,
+        )
+        self.test_images = self.data.test.images.to(device)
+        self.test_labels = self.data.test.labels.to(device)
+
+    def __len__(self) -> int:
+        return len(self.train_batches)
+
+    def create_loss(self) -> LossFunction:
+        return create_loss(self.config.loss, self.data.class_counts, **self.config.loss_options)
+
+    def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.train_batches.epoch(epoch)
+
+    def meter(self) -> Meter:
+        return ClassificationMeter(self.device)
+
+    def _score(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+               autocast: Autocast):
+        batches = eval_batches(
+            images, labels, self.config.eval_batch_size, self.mean, self.std, self.channels_last
+        )
+        return score_classifier(model, batches, self.dataset.num_classes, autocast)
+
+    def evaluate(self, model: torch.nn.Module, autocast: Autocast) -> Evaluation:
+        test = self._score(model, self.test_images, self.test_labels, autocast)
+        metrics = {"test_loss": test.loss, "test_acc": test.accuracy}
+        if self.train_eval:
+            train = self._score(model, self.train_images, self.train_labels, autocast)
+            metrics |= {"true_train_loss": train.loss, "true_train_acc": train.accuracy}
+        extras = {
+            "per_class_accuracy": test.per_class_accuracy,
+            "confusion_matrix": test.confusion_matrix,
+        }
+        return Evaluation(metrics, extras)
+
+    def stop_status(self, metrics: Mapping[str, float]) -> str | None:
+        if self.stop_at_train_acc is None:
+            return None
+        return "fitted" if metrics["true_train_acc"] >= self.stop_at_train_acc else None
+
+    def record_fields(self) -> dict[str, Any]:
+        return {
+            # Filled from the latest evaluation; None until the first epoch is scored.
+            "per_class_accuracy": None,
+            "confusion_matrix": None,
+            "class_names": list(self.dataset.classes),
+            "train_class_counts": self.data.class_counts,
+            "data": {
+                "train_size": len(self.data.train),
+                "test_size": len(self.data.test),
+                "label_noise_realized": self.data.label_noise_realized,
+            },
+        }
+
+    def finalize(self, final: dict[str, Any]) -> dict[str, Any]:
+        if "test_acc" in final:
+            final["test_error"] = 1.0 - final["test_acc"]
+        return final
+
+    def summarize(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """Time to fit: the first epoch (and optimizer step, counted at the epoch's end)
+        whose true training accuracy reached each threshold; None if it never did."""
+        if not self.train_eval:
+            return {}
+        steps = len(self)
+        fit: dict[str, Any] = {}
+        for threshold in FIT_THRESHOLDS:
+            hit = next((h for h in history if h.get("true_train_acc", -1.0) >= threshold), None)
+            key = fit_key(threshold)
+            fit[f"epoch_{key}"] = hit["epoch"] if hit else None
+            fit[f"step_{key}"] = hit["epoch"] * steps if hit else None
+        return {"time_to_fit": fit}

@@ -1,0 +1,214 @@
+"""What a Tune trial config means, without Ray: the trial's kind, its validated config,
+its variant label and the fault-injection knobs; stage checks made before Ray starts.
+
+A stage's trials are of one kind. ``train`` trials run ``harness.train.train`` on a
+``TrialConfig``; ``check`` trials run a numerical check of a theory claim
+(``harness.theory.trial``). Both configs offer ``from_dict``, ``to_dict``,
+``config_hash``, ``derived_seed``, ``epochs`` and ``repeat``.
+
+Fault injection (for tests and for checking a cluster's retry path): a trial config key
+``fault.fail_once_at_epoch = N`` (N >= 2) makes a trial that did not start from a
+checkpoint raise at epoch N, before that epoch's checkpoint is saved. Tune then retries it
+(``FailureConfig(max_failures=...)``) from epoch N-1's checkpoint, so epoch N is trained
+again; the final record carries ``restored_from_epoch``. A second knob,
+``fault.fail_while_exists = PATH``, fails every attempt at epoch 2 or later while that file
+exists on the worker: an outside fault that outlasts the retries, which a user fixes before
+``harness run --resume``. A third, ``fault.hold_while_exists = PATH``, holds a trial after
+its first epoch while that file exists; if ``PATH.fifo`` is a named pipe it first writes
+one line to it, so a test learns, without polling, that the trial is held (and that the
+trials scheduled before it have finished).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.space import (
+    VARIANT_KEY,
+    Choice,
+    Grid,
+    IntRange,
+    LogUniform,
+    Uniform,
+    expand_variant,
+    is_domain,
+)
+from harness.study import Stage
+
+FAULT_FAIL_ONCE_AT_EPOCH = "fault.fail_once_at_epoch"
+FAULT_FAIL_WHILE_EXISTS = "fault.fail_while_exists"
+FAULT_HOLD_WHILE_EXISTS = "fault.hold_while_exists"
+# Keys a trial's Tune config may hold besides its config keys: the trainable uses them itself.
+TRAINABLE_KEYS = frozenset({FAULT_FAIL_ONCE_AT_EPOCH, FAULT_FAIL_WHILE_EXISTS,
+                            FAULT_HOLD_WHILE_EXISTS})
+SCHEDULERS = ("fifo", "asha")
+SEARCHERS = ("grid", "random", "optuna")
+
+
+@dataclass(frozen=True)
+class TrialKind:
+    """Where a kind's config class and run function live (imported when first needed, so
+    validating a plan never imports what only a trial needs)."""
+
+    name: str
+    config: str  # "module:Class"
+    run: str  # "module:function", called as run(config, report, checkpoint=..., ...)
+    metric: str | None  # None: the config's task says
+    mode: str | None
+
+    def config_class(self) -> Any:
+        return _load(self.config)
+
+    def run_function(self) -> Callable[..., dict[str, Any]]:
+        return _load(self.run)
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+TRIAL_KINDS = {
+    "train": TrialKind("train", "harness.config:TrialConfig", "harness.train:train", None, None),
+    "check": TrialKind("check", "harness.theory.trial:CheckConfig",
+                       "harness.theory.trial:run_check", "agrees", "max"),
+}
+
+
+def trial_kind(name: str) -> TrialKind:
+    if name not in TRIAL_KINDS:
+        raise ConfigError(f"unknown trial kind {name!r}; choose one of: {', '.join(TRIAL_KINDS)}")
+    return TRIAL_KINDS[name]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What a Tune trial config means: the config, the variant label, fault settings."""
+
+    config: Any  # TrialConfig for "train" trials
+    label: str | None = None
+    fail_once_at_epoch: int | None = None
+    fail_while_exists: str | None = None
+    hold_while_exists: str | None = None
+
+
+def split_trial_values(values: Mapping[str, Any], kind: str = "train") -> TrialSpec:
+    """Expand the trial's variant, split off the trainable's own keys, validate the rest."""
+    values = dict(values)
+    if isinstance(values.get(VARIANT_KEY), str):  # optuna carries a variant as JSON text
+        values[VARIANT_KEY] = json.loads(values[VARIANT_KEY])
+    merged, label = expand_variant(values)
+    own = {k: merged.pop(k) for k in list(merged) if k in TRAINABLE_KEYS}
+    config = trial_kind(kind).config_class().from_dict(merged)
+    fail_at = None
+    if FAULT_FAIL_ONCE_AT_EPOCH in own:
+        raw = own[FAULT_FAIL_ONCE_AT_EPOCH]
+        try:
+            fail_at = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be an integer, got {raw!r}"
+            ) from None
+        if not 2 <= fail_at <= config.epochs:
+            # Epoch 1 has no checkpoint before it: a retry would start afresh and fail again.
+            raise ConfigError(
+                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be in [2, epochs={config.epochs}], got {fail_at}"
+            )
+    flag, hold = own.get(FAULT_FAIL_WHILE_EXISTS), own.get(FAULT_HOLD_WHILE_EXISTS)
+    return TrialSpec(config, label, fail_at, str(flag) if flag else None,
+                     str(hold) if hold else None)
+
+
+def _epochs_values(value: Any) -> list[int]:
+    if isinstance(value, Grid | Choice):
+        return [int(v) for v in value.values]
+    if isinstance(value, IntRange):
+        return [value.high]
+    if isinstance(value, Uniform | LogUniform):
+        raise ConfigError("epochs must be a constant, grid, choice or int_range, not a float range")
+    return [int(value)]
+
+
+def max_epochs(space: Mapping[str, Any], default: int = 10) -> int:
+    """The most epochs any trial of a space can run (ASHA's max_t), variants included."""
+    found = _epochs_values(space.get("epochs", default))
+    variant = space.get(VARIANT_KEY)
+    if isinstance(variant, Grid | Choice):
+        found += [int(v["epochs"]) for v in variant.values if "epochs" in v]
+    return max(found)
+
+
+def stage_metric(stage: Stage, space: Mapping[str, Any]) -> tuple[str, str]:
+    """(metric, mode) a stage's scheduler, searcher and progress table use: the stage's own
+    if it names one, else its trial kind's, else the primary metric of its trials' task."""
+    if stage.metric is not None:
+        return stage.metric, stage.mode or "max"
+    kind = trial_kind(stage.trial)
+    if kind.metric is not None:
+        return kind.metric, kind.mode or "max"
+    from harness.config import TrialConfig
+    from harness.tasks import task_class
+
+    tasks = {space.get("task", TrialConfig.task)}
+    if isinstance(space.get("task"), Grid | Choice):
+        tasks = set(space["task"].values)
+    variant = space.get(VARIANT_KEY)
+    if isinstance(variant, Grid | Choice):
+        tasks |= {v["task"] for v in variant.values if "task" in v}
+    metrics = {(task_class(t).metric, task_class(t).mode) for t in tasks if isinstance(t, str)}
+    if len(metrics) != 1:
+        raise ConfigError(
+            f"stage {stage.name!r} mixes tasks with different metrics ({sorted(metrics)}); "
+            "name the stage's metric and mode"
+        )
+    metric, mode = metrics.pop()
+    return metric, stage.mode or mode
+
+
+def check_stage(stage: Stage, space: Mapping[str, Any]) -> None:
+    """Reject stage settings Tune would only complain about after Ray started."""
+    trial_kind(stage.trial)
+    if stage.scheduler not in SCHEDULERS:
+        raise ConfigError(f"stage {stage.name!r}: scheduler must be one of {SCHEDULERS}")
+    if stage.searcher not in SEARCHERS:
+        raise ConfigError(f"stage {stage.name!r}: searcher must be one of {SEARCHERS}")
+    if stage.mode not in (None, "min", "max"):
+        raise ConfigError(f"stage {stage.name!r}: mode must be min or max")
+    if stage.repeats < 1 or stage.num_samples < 1:
+        raise ConfigError(f"stage {stage.name!r}: repeats and num_samples must be >= 1")
+    if stage.repeats > 1 and "repeat" in space:
+        raise ConfigError(f"stage {stage.name!r}: set repeats or a 'repeat' key, not both")
+    if stage.searcher == "optuna" and stage.repeats > 1:
+        raise ConfigError(
+            f"stage {stage.name!r}: optuna cannot run a grid over repeats; search with "
+            "repeats=1, then re-run the best configurations with seeds in a later stage"
+        )
+    if stage.scheduler == "asha":
+        top = max_epochs(space)
+        if not 1 <= stage.grace_period <= top or stage.reduction_factor < 2:
+            raise ConfigError(
+                f"stage {stage.name!r}: ASHA needs 1 <= grace_period <= epochs ({top}) "
+                "and reduction_factor >= 2"
+            )
+    stage_metric(stage, space)
+
+
+def canonical_space(space: Mapping[str, Any]) -> Any:
+    """A JSON-able form of a resolved space (domains tagged by type), for fingerprints."""
+
+    def form(value: Any) -> Any:
+        if is_domain(value):
+            fields = {k: form(v) for k, v in vars(value).items()}
+            return {f"<{type(value).__name__}>": fields}
+        if isinstance(value, Mapping):
+            return {str(k): form(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(value, tuple | list):
+            return [form(v) for v in value]
+        return value
+
+    return form(dict(space))
