@@ -18,7 +18,7 @@ from harness.data.transforms import (
 from harness.data.types import ImageDataset, ImageSplit
 
 # Datasets registered outside sources.py: scikit-learn's sample photographs.
-from harness.data import photos  # noqa: E402, F401, I001
+from harness.data import photos  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "DeviceBatches",
