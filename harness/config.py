@@ -25,7 +25,6 @@ IMBALANCE_PROFILES = ("none", "exp", "step")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 NORMALIZATIONS = ("channel", "per-image")
-INPUT_CORRUPTIONS = ("none", "shuffled-pixels", "random-pixels", "gaussian")
 OPTION_GROUPS = ("model", "loss", "task")
 
 # Keys that choose where and how fast a trial runs, not what it computes:
@@ -245,6 +244,7 @@ def _fits_task(
 def build_config(values: Mapping[str, Any]) -> TrialConfig:
     """Validate a flat mapping into a TrialConfig before any work starts."""
     from harness.data import list_datasets
+    from harness.data.corruptions import INPUT_CORRUPTIONS
     from harness.losses import list_losses, loss_options, loss_output
     from harness.models import list_models, model_options, model_output
     from harness.tasks import list_tasks, task_class, task_options

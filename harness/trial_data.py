@@ -1,7 +1,11 @@
-"""The training split a trial actually uses: subset, long tail and label noise applied.
+"""The splits a trial actually uses: subset, long tail, label noise and input corruption
+applied.
 
 Every transform draws from ``data_seed`` (recorded), not from the training seed, so
 repeats of one cell train on the same data and differ only in initialization and order.
+Input corruptions (Zhang et al.) change the test split too: shuffled pixels use one
+permutation for both splits; random pixels and Gaussian images draw each split from its
+own stream, Gaussian images with the training split's channel statistics.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import torch
 
 from harness.config import TrialConfig
 from harness.data import corrupt_labels, long_tail_counts, long_tail_indices, subset_indices
+from harness.data.corruptions import channel_mean_std, corrupt_inputs
 from harness.data.types import ImageDataset, ImageSplit
 
-# Offsets keep the three transforms' random streams apart under one data_seed.
+# Offsets keep the transforms' random streams apart under one data_seed.
 _SUBSET_STREAM, _LONG_TAIL_STREAM, _NOISE_STREAM, _TEST_SUBSET_STREAM = 0, 1, 2, 3
+_TRAIN_INPUT_STREAM, _TEST_INPUT_STREAM = 4, 5
 
 
 @dataclass(frozen=True)
@@ -59,5 +65,21 @@ def prepare_trial_data(dataset: ImageDataset, config: TrialConfig) -> TrialData:
         test = test.subset(
             subset_indices(len(test), config.test_limit, _stream_seed(config.data_seed, _TEST_SUBSET_STREAM))
         )
+    if config.input_corruption != "none":
+        train, test = _corrupt_inputs(train, test, config)
     class_counts = torch.bincount(train.labels, minlength=dataset.num_classes).tolist()
     return TrialData(train=train, test=test, class_counts=class_counts, label_noise_realized=realized)
+
+
+def _corrupt_inputs(train: ImageSplit, test: ImageSplit, config: TrialConfig) -> tuple[ImageSplit, ImageSplit]:
+    kind = config.input_corruption
+    train_seed = _stream_seed(config.data_seed, _TRAIN_INPUT_STREAM)
+    # One permutation for both splits is what makes shuffled pixels learnable at all.
+    test_seed = train_seed if kind == "shuffled-pixels" else _stream_seed(
+        config.data_seed, _TEST_INPUT_STREAM
+    )
+    mean, std = channel_mean_std(train.images) if kind == "gaussian" else (None, None)
+    return (
+        ImageSplit(corrupt_inputs(train.images, kind, train_seed, mean, std), train.labels),
+        ImageSplit(corrupt_inputs(test.images, kind, test_seed, mean, std), test.labels),
+    )

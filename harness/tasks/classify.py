@@ -1,7 +1,8 @@
 """Classification: labels in, class logits out; accuracy, per-class accuracy, confusion.
 
 The training split is the trial's (subset, long tail, label noise, input corruption: see
-``harness.trial_data``); batches are cut on the device by ``DeviceBatches``. Options:
+``harness.trial_data``); batches are cut on the device by ``DeviceBatches`` (crops,
+flips, per-channel or per-image normalization as the config says). Options:
 
 - ``train_eval``: score the whole (possibly corrupted) training split in eval mode after
   every epoch, with the same code as the test split: the *true* training accuracy
@@ -104,10 +105,12 @@ class Classify(Task):
         self.mean, self.std = pixel_stats(self.data.train.images)
         self.train_images = self.data.train.images.to(device)
         self.train_labels = self.data.train.labels.to(device)
+        self.per_image = config.normalization == "per-image"
         self.train_batches = DeviceBatches(
             self.train_images, self.train_labels, config.batch_size, config.derived_seed(),
             self.mean, self.std, crop_padding=config.crop_padding, flip=config.flip,
-            channels_last=self.channels_last,
+            channels_last=self.channels_last, crop_size=config.crop_size,
+            random_crop=config.random_crop, per_image=self.per_image,
         )
         self.test_images = self.data.test.images.to(device)
         self.test_labels = self.data.test.labels.to(device)
@@ -127,7 +130,8 @@ class Classify(Task):
     def _score(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
                autocast: Autocast):
         batches = eval_batches(
-            images, labels, self.config.eval_batch_size, self.mean, self.std, self.channels_last
+            images, labels, self.config.eval_batch_size, self.mean, self.std,
+            self.channels_last, self.config.crop_size, self.per_image,
         )
         return score_classifier(model, batches, self.dataset.num_classes, autocast)
 
