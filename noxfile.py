@@ -1,4 +1,5 @@
-"""nox sessions: tests, lint, smoke (every study at the smoke profile), study, tables, ui.
+"""nox sessions: tests, lint, smoke (every study at the smoke profile), study, tables, ui,
+gpu (the GPU suite), ui-screenshots (the MLflow UI in headless Chromium).
 
     nox -s smoke                      # the main job: every study, smoke profile, embedded data
     nox -s tests                      # the test suite
@@ -16,24 +17,29 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "tests"]
 
 ALL = ".[tune,dev]"
-# Every registered study (tests/test_studies.py checks this list against the registry).
-STUDIES = ("cnn_search", "imbalance")
 
 
 def _python(session: nox.Session) -> None:
     session.install("-e", ALL)
 
 
-def _run_studies(session: nox.Session, names: tuple[str, ...], profile: str, extra: list[str]) -> None:
+def _registered_studies(session: nox.Session) -> list[str]:
+    """Every study the registry knows, asked of the installed package, so a new study file
+    under studies/ joins `nox -s smoke` without touching this file."""
+    listed = session.run("harness", "list", "--studies", silent=True)
+    return listed.split() if isinstance(listed, str) else []
+
+
+def _run_studies(session: nox.Session, names: list[str] | None, profile: str, extra: list[str]) -> None:
     _python(session)
-    for name in names:
+    for name in names if names is not None else _registered_studies(session):
         session.run("harness", "run", name, "--profile", profile, *extra)
 
 
 @nox.session
 def smoke(session: nox.Session) -> None:
     """Every study at the smoke profile: results/<study>/smoke and MLflow runs in runs/."""
-    _run_studies(session, STUDIES, "smoke", list(session.posargs))
+    _run_studies(session, None, "smoke", list(session.posargs))
 
 
 @nox.session
@@ -45,7 +51,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "harness", "studies", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "harness", "studies", "tests", "benchmarks", "tools", "noxfile.py")
 
 
 @nox.session
@@ -54,7 +60,7 @@ def study(session: nox.Session) -> None:
     if len(session.posargs) < 2:
         session.error("usage: nox -s study -- STUDY|--all PROFILE [--set key=value ...]")
     name, profile, *rest = session.posargs
-    _run_studies(session, STUDIES if name == "--all" else (name,), profile, rest)
+    _run_studies(session, None if name == "--all" else [name], profile, rest)
 
 
 @nox.session
@@ -70,3 +76,28 @@ def tables(session: nox.Session) -> None:
 def ui(session: nox.Session) -> None:
     _python(session)
     session.run("harness", "ui", *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The GPU suite on this machine's CUDA GPU, under 9 minutes: results/gpu/<card>-<date>/
+    (summary.md, suite.json, throughput.json, which `harness run ... --dry-run` reads).
+
+    nox -s gpu -- --data-root ../shared/data           # any benchmarks/gpu_suite.py option
+    nox -s gpu -- --tiny --device cpu --out /tmp/suite  # its code paths on a CPU
+    """
+    _python(session)
+    session.run("python", "benchmarks/gpu_suite.py", *session.posargs)
+
+
+@nox.session(name="ui-screenshots")
+def ui_screenshots(session: nox.Session) -> None:
+    """The MLflow UI as a user meets it, shot by headless Chromium (apt-get install -y chromium).
+
+    nox -s ui-screenshots -- [--out DIR] [--runs-dir RUNS] [--study S --profile P]
+    """
+    _python(session)
+    args = list(session.posargs)
+    if "--out" not in args:
+        args += ["--out", "docs/mlflow-ui"]
+    session.run("python", "tools/ui_screenshot.py", *args)

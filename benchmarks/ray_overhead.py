@@ -7,6 +7,12 @@ start, Tune stage, MLflow logging and results writing.
 
     python benchmarks/ray_overhead.py                 # 20 trials, mlp hidden=32
     python benchmarks/ray_overhead.py --hidden 2048 --layers 2    # ~1 s trials
+    ray start --head --num-cpus=2                     # a Ray instance that stays up, then
+    RAY_AUTH_MODE=token python benchmarks/ray_overhead.py --ray-address HOST:PORT
+
+``--ray-address`` (or ``RAY_ADDRESS``) joins a running Ray instance instead of starting and
+stopping one, as ``harness run --ray-address`` does; "ray start" and "ray stop" below are
+then connecting and disconnecting.
 
 The ratio wall / sum(trial wall) is what "overhead" means here; with C CPUs and one CPU
 per trial, perfect packing gives about 1/C, so the ratio also shows how well Tune keeps
@@ -27,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import runner, tune
+from harness import ray_session, runner, tune
 from harness.space import grid
 from harness.study import STUDIES, Profile, Stage, Study, register_study
 
@@ -97,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--ray-address",
+                        help="join this running Ray instance (default: $RAY_ADDRESS, else "
+                             "start a local one and stop it afterwards)")
     args = parser.parse_args(argv)
 
     study = register(args.trials, args.hidden, args.layers, args.epochs)
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     runner._run_stage = _timed("stage (tune + mlflow)", runner._run_stage)
     tune.run_tuner = _timed("  tune.fit", tune.run_tuner)
     runner.write_results = _timed("results", runner.write_results)
-    tune.ray_session = _timed_session(tune.ray_session)
+    ray_session.ray_session = _timed_session(ray_session.ray_session)
     if not args.no_mlflow:
         from harness.tracking import Tracker
 
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs_dir=Path(folder) / "runs",
                 results_dir=Path(folder) / "results",
                 tracking=not args.no_mlflow,
+                ray_address=args.ray_address,
             ),
             echo=lambda _line: None,
         )
@@ -129,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     trial_wall = sum(r["wall_seconds"] for r in records)
     trial_train = sum(r["train_seconds"] for r in records)
     cpus = os.cpu_count() or 1
+    joined = args.ray_address or os.environ.get("RAY_ADDRESS")
     numbers = {
+        "ray": f"joined {joined}" if joined else "started and stopped a local instance",
         "trials": len(records),
         "cpus": cpus,
         "hidden": args.hidden,
@@ -146,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(records)} trials (digits, mlp hidden={args.hidden}x{args.layers}, "
         f"{args.epochs} epoch) "
-        f"on {cpus} CPUs, MLflow {'on' if numbers['mlflow'] else 'off'}"
+        f"on {cpus} CPUs, MLflow {'on' if numbers['mlflow'] else 'off'}; Ray: {numbers['ray']}"
     )
     print(f"  command wall time        {wall:8.2f} s")
     print(f"  sum of trial wall time   {trial_wall:8.2f} s   ratio {wall / trial_wall:6.2f}x")

@@ -6,9 +6,11 @@
     (RandomCrop with padding, RandomHorizontalFlip, ToTensor, Normalize) and a DataLoader
     with worker processes, batches copied to the device.
 
-Both train the same model with the same optimizer for the same number of steps, in one run.
+Both train the same model with the same optimizer for the same number of steps, in one run;
+(b) once per DataLoader worker count given. ``run_benchmark`` is what benchmarks/gpu_suite.py
+calls.
 
-    python benchmarks/throughput.py --dataset cifar10 --model fastnet --device cuda --batch-size 512
+    python benchmarks/throughput.py --dataset cifar10 --model fastnet --device cuda --batch-size 512 --workers 4,8,16
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -77,20 +80,12 @@ def endless(make_epoch):
         epoch += 1
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="cifar10")
-    parser.add_argument("--model", default="fastnet")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
-
-    device = resolve_device(args.device)
-    dataset = load_dataset(args.dataset, args.data_root)
+def run_benchmark(dataset, model_name: str = "fastnet", device: torch.device | str = "cpu",
+                  batch_size: int = 512, steps: int = 30, workers: Sequence[int] = (8,),
+                  model_options: dict | None = None) -> dict:
+    """(a) the device-resident pipeline, then (b) the DataLoader + PIL pipeline once per
+    worker count, each on a fresh copy of the same model; images/s of each."""
+    device = torch.device(device)
     mean, std = pixel_stats(dataset.train.images)
     channels_last = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
@@ -100,7 +95,8 @@ def main() -> None:
 
     def fresh_model():
         torch.manual_seed(0)
-        model = create_model(args.model, dataset.num_classes, dataset.image_shape).to(device)
+        model = create_model(model_name, dataset.num_classes, dataset.image_shape,
+                             **(model_options or {})).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
@@ -111,32 +107,56 @@ def main() -> None:
 
     model, optimizer = fresh_model()
     device_batches = DeviceBatches(dataset.train.images.to(device), dataset.train.labels.to(device),
-                                   args.batch_size, 0, mean, std, crop_padding=padding, flip=True,
+                                   batch_size, 0, mean, std, crop_padding=padding, flip=True,
                                    channels_last=channels_last)
     results["harness_device_resident"] = train_steps(
-        model, optimizer, endless(device_batches.epoch), args.steps, device, autocast)
+        model, optimizer, endless(device_batches.epoch), steps, device, autocast)
 
-    model, optimizer = fresh_model()
     pil = transforms.Compose([
         transforms.RandomCrop(height, padding=padding),
         transforms.RandomHorizontalFlip(),
         transforms.ToTensor(),
         transforms.Normalize(mean.tolist(), std.tolist()),
     ])
-    loader = DataLoader(PilImageDataset(dataset.train.images, dataset.train.labels, pil),
-                        batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
-                        pin_memory=device.type == "cuda", drop_last=True,
-                        persistent_workers=args.workers > 0)
-    results["dataloader_pil"] = train_steps(
-        model, optimizer, endless(lambda _epoch: iter(loader)), args.steps, device, autocast)
-
-    summary = {
-        "machine": device_name(device), "device": device.type, "model": args.model,
-        "dataset": dataset.source, "batch_size": args.batch_size, "steps": args.steps,
-        "workers": args.workers, "torch": torch.__version__,
-        "images_per_second": {k: round(v, 1) for k, v in results.items()},
-        "speedup": round(results["harness_device_resident"] / results["dataloader_pil"], 2),
+    by_workers = {}
+    for count in workers:
+        model, optimizer = fresh_model()
+        loader = DataLoader(PilImageDataset(dataset.train.images, dataset.train.labels, pil),
+                            batch_size=batch_size, shuffle=True, num_workers=count,
+                            pin_memory=device.type == "cuda", drop_last=True,
+                            persistent_workers=count > 0)
+        by_workers[str(count)] = round(train_steps(
+            model, optimizer, endless(lambda _epoch, loader=loader: iter(loader)), steps, device,
+            autocast), 1)
+        del loader  # stops its worker processes before the next count starts its own
+    first = by_workers[str(workers[0])]
+    return {
+        "machine": device_name(device), "device": device.type, "model": model_name,
+        "dataset": dataset.source, "batch_size": batch_size, "steps": steps,
+        "workers": list(workers), "torch": torch.__version__,
+        "images_per_second": {"harness_device_resident": round(results["harness_device_resident"], 1),
+                              "dataloader_pil": first},
+        "dataloader_pil_by_workers": by_workers,
+        "speedup": round(results["harness_device_resident"] / first, 2),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="cifar10")
+    parser.add_argument("--model", default="fastnet")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--workers", default=str(min(8, os.cpu_count() or 1)),
+                        help="DataLoader worker processes; a comma list (4,8,16) measures each")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+
+    workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
+    summary = run_benchmark(load_dataset(args.dataset, args.data_root), args.model,
+                            resolve_device(args.device), args.batch_size, args.steps, workers)
     print(json.dumps(summary, indent=1))
     if args.json:
         with open(args.json, "w") as handle:

@@ -50,7 +50,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(_args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> int:
+    if args.studies:
+        from harness.study import list_studies
+
+        print("\n".join(list_studies()))  # one name per line, for scripts (the noxfile)
+        return 0
     from harness.data import list_datasets
     from harness.losses import list_losses, loss_options, loss_output
     from harness.models import list_models, model_options, model_output
@@ -85,10 +90,17 @@ def _list(_args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from harness.config import parse_overrides
+    from harness.errors import ConfigError
     from harness.plan import RunOptions
 
+    if args.all_studies and (args.study or not args.dry_run):
+        raise ConfigError("--all-studies goes with --dry-run and no study name "
+                          "(run studies one at a time, or `nox -s study -- --all PROFILE`)")
+    if not args.all_studies and not args.study:
+        raise ConfigError("harness run needs a study name (see `harness list`), or "
+                          "--all-studies with --dry-run")
     options = RunOptions(
-        study=args.study,
+        study=args.study or "",
         profile=args.profile,
         overrides=parse_overrides(args.set or []),
         gpus_per_trial=args.gpus_per_trial,
@@ -103,9 +115,16 @@ def _run(args: argparse.Namespace) -> int:
         trial_resources=_resources(args.trial_resource or []),
     )
     if args.dry_run:
-        from harness.pricing import print_dry_run
+        from harness.pricing import print_dry_run, print_dry_runs
 
-        print_dry_run(options)
+        if args.all_studies:
+            from dataclasses import replace
+
+            from harness.study import list_studies
+
+            print_dry_runs([replace(options, study=name) for name in list_studies()])
+        else:
+            print_dry_run(options)
         return 0
     from harness.runner import run_study
 
@@ -147,12 +166,27 @@ def _ui(args: argparse.Namespace) -> int:
     import os
 
     from harness.plan import resolve_runs_dir
-    from harness.tracking import tracking_uri
+    from harness.tracking import tracking_uri, ui_links
 
     uri = tracking_uri(resolve_runs_dir(args.runs_dir))
+    # One server process: with MLflow's default of 4, uvicorn kills a worker that has not
+    # answered its 5 s health check (each imports MLflow: longer on a busy 2-core machine)
+    # and starts another, for ever, and the UI never answers.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(args.port)]
+               "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
     print(" ".join(command[1:]), flush=True)
+    base = f"http://127.0.0.1:{args.port}"
+    links = ui_links(uri, base)
+    # The experiment's own page opens MLflow 3's GenAI view; these open its trials.
+    print(f"MLflow UI: {base}" + ("  (each study's trials, best first:)" if links else ""))
+    for study, url in links:
+        print(f"  {study}: {url}")
+    sys.stdout.flush()
+    # No job runner: it starts 8 more processes (huey consumers) for GenAI jobs (judges,
+    # issue detection, trace rollups) that a store of training runs never uses, and each
+    # imports MLflow, which slows the UI's start on a small machine. Set it to true to
+    # have them.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the server
     return 0  # pragma: no cover
 
@@ -185,11 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder for the record (default: <runs folder>/records)")
     train.set_defaults(func=_train)
 
-    lister = sub.add_parser("list", help="show datasets, models, losses and studies")
+    lister = sub.add_parser("list", help="show datasets, tasks, models, losses and studies")
+    lister.add_argument("--studies", action="store_true",
+                        help="print only the registered studies' names, one per line")
     lister.set_defaults(func=_list)
 
     run = sub.add_parser("run", help="run a study's profile on Ray Tune and write its results")
-    run.add_argument("study", help="study name (see `harness list`)")
+    run.add_argument("study", nargs="?", help="study name (see `harness list`)")
     run.add_argument("--profile", required=True, help="profile of the study, e.g. smoke or paper")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="replace a config key in every stage, e.g. epochs=2 or device=cpu")
@@ -212,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "trials to that node")
     run.add_argument("--dry-run", action="store_true",
                      help="print the stages, trial counts and estimated cost; start nothing")
+    run.add_argument("--all-studies", action="store_true",
+                     help="with --dry-run: every registered study's table for --profile")
     run.add_argument("--data-root", help="folder with the data (default: $HARNESS_DATA)")
     run.add_argument("--no-mlflow", action="store_true", help="skip MLflow logging")
     run.set_defaults(func=_run)

@@ -20,11 +20,13 @@ from harness.errors import ConfigError, require
 from harness.registry import reject_unknown_options
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "multistep", "cosine", "onecycle")
+SCHEDULES = ("constant", "multistep", "cosine", "onecycle", "linear", "exponential", "rampdown")
 IMBALANCE_PROFILES = ("none", "exp", "step")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 NORMALIZATIONS = ("channel", "per-image")
+FLIP_MODES = ("random", "alternate")
+PAD_MODES = ("zeros", "reflect")
 OPTION_GROUPS = ("model", "loss", "task")
 
 # Keys that choose where and how fast a trial runs, not what it computes:
@@ -40,6 +42,17 @@ HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "crop_size": 0,
     "random_crop": False,
     "normalization": "channel",
+    # airbench94's recipe (harness.recipes.fastnet_recipe); see docs/fastnet.md.
+    "train_fraction": 1.0,
+    "drop_last": False,
+    "flip_mode": "random",
+    "pad_mode": "zeros",
+    "norm_lr_scale": 1.0,
+    "lr_start_factor": 0.0,
+    "lr_end_factor": 0.0,
+    "lookahead_every": 0,
+    "lookahead_decay": 0.95**5,
+    "adam_beta2": 0.999,
 }
 
 
@@ -50,18 +63,39 @@ class TrialConfig:
     model: str = "mlp"
     loss: str = "ce"
     epochs: int = 10
+    # Train only the first ceil(train_fraction * epochs * steps per epoch) steps: airbench's
+    # 9.9 epochs are epochs=10, train_fraction=0.99 (the last epoch stops early).
+    train_fraction: float = 1.0
     batch_size: int = 128
+    drop_last: bool = False  # drop a short last training batch (airbench does)
     optimizer: str = "sgd"
     lr: float = 0.05
     momentum: float = 0.9
     nesterov: bool = False
+    adam_beta2: float = 0.999  # AdamW's second-moment decay (Noise2Noise uses 0.99)
     weight_decay: float = 5e-4
+    # lr multiplier for normalization-layer parameters (airbench's bias_scaler); their
+    # weight decay is divided by it, so the decay per step stays that of the other weights.
+    norm_lr_scale: float = 1.0
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
+    # schedule=linear: lr x lr_start_factor at step 0, rising linearly to lr at the end of
+    # warm-up, then falling linearly to lr x lr_end_factor at the last step.
+    lr_start_factor: float = 0.0
+    lr_end_factor: float = 0.0
+    # Lookahead / EMA of the weights (airbench's LookaheadState): every lookahead_every
+    # steps (0 = off) ema <- ema + (1 - d)(w - ema) and w <- ema, with
+    # d = lookahead_decay * (step / total steps)^3; the last step copies the EMA in.
+    lookahead_every: int = 0
+    lookahead_decay: float = 0.95**5
     milestones: tuple[int, ...] = ()
     lr_decay: float = 0.1
     crop_padding: int = 0
+    pad_mode: str = "zeros"  # what the pad-and-crop pads with: zeros, or the reflected image
     flip: bool = False
+    # random: each image mirrored with probability 1/2 every epoch; alternate: airbench's
+    # scheme, a random half mirrored in even epochs and exactly the other half in odd ones.
+    flip_mode: str = "random"
     imbalance: str = "none"
     imbalance_factor: float = 1.0
     label_noise: float = 0.0
@@ -286,12 +320,32 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     _choice("precision", config.precision, PRECISIONS)
     _choice("normalization", config.normalization, NORMALIZATIONS)
     _choice("input_corruption", config.input_corruption, INPUT_CORRUPTIONS)
+    _choice("flip_mode", config.flip_mode, FLIP_MODES)
+    _choice("pad_mode", config.pad_mode, PAD_MODES)
     require(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
+    require(
+        (config.epochs - 1) / config.epochs < config.train_fraction <= 1,
+        f"train_fraction must be in ((epochs - 1) / epochs, 1] so the last epoch trains at "
+        f"least one step, got {config.train_fraction} with epochs={config.epochs} "
+        f"(9.9 epochs: epochs=10, train_fraction=0.99)",
+    )
     require(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
     require(config.eval_batch_size >= 1, "eval_batch_size must be >= 1")
     require(config.lr > 0, f"lr must be > 0, got {config.lr}")
     require(0 <= config.momentum < 1, f"momentum must be in [0, 1), got {config.momentum}")
+    require(0 < config.adam_beta2 < 1, f"adam_beta2 must be in (0, 1), got {config.adam_beta2}")
     require(config.weight_decay >= 0, f"weight_decay must be >= 0, got {config.weight_decay}")
+    require(config.norm_lr_scale > 0, f"norm_lr_scale must be > 0, got {config.norm_lr_scale}")
+    require(
+        config.schedule == "linear"
+        or (config.lr_start_factor, config.lr_end_factor) == (0.0, 0.0),
+        f"lr_start_factor and lr_end_factor apply to schedule=linear only, not "
+        f"schedule={config.schedule}",
+    )
+    require(config.lr_start_factor >= 0, f"lr_start_factor must be >= 0, got {config.lr_start_factor}")
+    require(config.lr_end_factor >= 0, f"lr_end_factor must be >= 0, got {config.lr_end_factor}")
+    require(config.lookahead_every >= 0, f"lookahead_every must be >= 0 (0 = off), got {config.lookahead_every}")
+    require(0 <= config.lookahead_decay <= 1, f"lookahead_decay must be in [0, 1], got {config.lookahead_decay}")
     require(
         0 <= config.warmup_epochs < config.epochs or config.warmup_epochs == 0,
         f"warmup_epochs must be in [0, epochs), got {config.warmup_epochs}",
@@ -306,6 +360,10 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     require(config.crop_padding >= 0, f"crop_padding must be >= 0, got {config.crop_padding}")
     require(config.crop_size >= 0, f"crop_size must be >= 0 (0 = the whole image), got {config.crop_size}")
     require(not config.random_crop or config.crop_size > 0, "random_crop needs crop_size, e.g. crop_size=28")
+    require(config.pad_mode == "zeros" or config.crop_padding > 0,
+            f"pad_mode={config.pad_mode} needs crop_padding > 0, e.g. crop_padding=2")
+    require(config.flip_mode == "random" or config.flip,
+            f"flip_mode={config.flip_mode} needs flip=true")
     require(config.imbalance_factor >= 1, f"imbalance_factor must be >= 1, got {config.imbalance_factor}")
     require(0 <= config.label_noise <= 1, f"label_noise must be in [0, 1], got {config.label_noise}")
     require(config.train_limit >= 0, f"train_limit must be >= 0 (0 = all), got {config.train_limit}")

@@ -1,4 +1,9 @@
-"""Errors a user can cause and fix; the CLI prints them as one message, no traceback."""
+"""Errors a user can cause and fix; the CLI prints them as one message, no traceback.
+Warnings of our own print as one clean line too (``harness: warning: ...``), not Python's
+default "file:line: UserWarning" followed by the source line that raised it.
+"""
+
+import warnings
 
 
 class HarnessError(Exception):
@@ -25,3 +30,24 @@ def require(condition: bool, message: str) -> None:
     """Raise a ConfigError with ``message`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(message)
+
+
+class HarnessWarning(UserWarning):
+    """Something a user should know (e.g. data that is not the documented copy)."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(HarnessWarning(message), stacklevel=2)
+
+
+_python_format = warnings.formatwarning
+
+
+def _format(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    if isinstance(category, type) and issubclass(category, HarnessWarning):
+        return f"harness: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+# Only our own category is reformatted; every other warning keeps Python's format.
+warnings.formatwarning = _format

@@ -264,7 +264,7 @@ class RunPlan:
         """Where Tune keeps this run's experiments: --storage (shared by every node of a
         cluster), else the state folder."""
         if self.options.storage:
-            return f"{self.options.storage.rstrip('/')}/{self.study.name}-{self.profile.name}"
+            return f"{storage_root(self.options.storage)}/{self.study.name}-{self.profile.name}"
         return str(self.state_dir.resolve())
 
     @property
@@ -317,6 +317,14 @@ def plan_run(options: RunOptions) -> RunPlan:
 
         check_ray_address(address)
     return RunPlan(study, profile, overrides, options, runs_dir, results_dir)
+
+
+def storage_root(storage: str) -> str:
+    """--storage as Tune gets it: a URI as given, a folder with ``~`` expanded (Tune takes
+    "~/shared" literally, a folder named "~" in each worker's working directory)."""
+    if "://" in storage:
+        return storage.rstrip("/")
+    return str(Path(storage).expanduser()).rstrip("/") or "/"
 
 
 def check_storage(storage: str) -> None:

@@ -5,8 +5,11 @@ whatever else runs on the machine: a head left by ``ray start`` (or one killed b
 signal, which leaves /tmp/ray/ray_current_cluster behind) must not capture it. With
 ``RAY_ADDRESS`` or ``--ray-address`` it joins that cluster, failing fast and with the
 cause when it cannot: nobody answers, no Ray head answers, or the head uses token
-authentication (``ray start --head`` turns it on since Ray 2.5x) and this client has no
-token.
+authentication and this client has no token. Since Ray 2.5x, ``ray.init()`` on a new
+local instance turns token authentication on and writes ``~/.ray/auth_token``, and
+``ray start --head`` turns it on whenever that file exists; a client that joins by address
+sends a token only with ``RAY_AUTH_MODE=token``. Ray retries a refused client for about
+30 s before it gives up, so one handshake first asks the head directly (``_refused``).
 
 The environment variables that quiet Tune and bound Ray's connection retries are set for
 the session only and restored after it, since they would change every later use of Ray
@@ -41,11 +44,28 @@ RAY_QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
 }
 TOKEN_HELP = (
-    "set RAY_AUTH_MODE=token and give this machine the cluster's token (the file "
-    "~/.ray/auth_token that `ray start --head` wrote on the head node, or RAY_AUTH_TOKEN / "
+    "set RAY_AUTH_MODE=token and give this machine the cluster's token (the head node's "
+    "~/.ray/auth_token, which `ray get-auth-token` prints there: copy it to "
+    "~/.ray/auth_token here, or pass it as RAY_AUTH_TOKEN or its file as "
     "RAY_AUTH_TOKEN_PATH); or start the head with RAY_AUTH_MODE=disabled on a trusted network"
 )
 _AUTH_MARKERS = ("InvalidAuthToken", "Unauthenticated", "AuthenticationError")
+
+
+@contextlib.contextmanager
+def restored_environment() -> Iterator[None]:
+    """Whatever changes the environment inside (Ray itself sets RAY_AUTH_MODE when it
+    starts a cluster) is undone on exit, so later subprocesses and Ray sessions of this
+    process start from the user's environment."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
@@ -135,19 +155,60 @@ def _captured_stderr() -> Iterator[list[str]]:
 
 
 def _connect_error(address: str, error: BaseException, log: list[str]) -> HarnessError:
-    text = f"{error}\n" + "\n".join(log)
+    text = f"{type(error).__name__}: {error}\n" + "\n".join(log)
     if any(marker in text for marker in _AUTH_MARKERS):
         mode = os.environ.get("RAY_AUTH_MODE", "not set")
+        # Ray's own reason, without the help text its AuthenticationError appends.
+        reason = str(getattr(error, "message", "")).strip().rstrip(".")
         return HarnessError(
-            f"the Ray cluster at {address} refused this client: it uses token "
-            f"authentication and this client sent no valid token (RAY_AUTH_MODE is {mode}). "
-            f"Fix: {TOKEN_HELP}"
+            f"the Ray cluster at {address} uses token authentication and this client has no "
+            f"valid token for it (RAY_AUTH_MODE is {mode}"
+            + (f"; Ray: {reason[:200]}" if reason else "")
+            + f"). Fix: {TOKEN_HELP}"
         )
     detail = next((line for line in reversed(log) if line.strip()), "")
     return HarnessError(
         f"cannot connect to Ray at {address}: {error}"
         + (f" ({detail.strip()[-300:]})" if detail else "")
     )
+
+
+def _refused(address: str, wait: float = 3.0) -> BaseException | None:
+    """The head's answer to one handshake, when it refuses this client's token.
+
+    ray.init retries a refused client for about 30 s (its GCS connection loop treats every
+    error alike); a head answers a handshake in milliseconds, so ask it once, on a side
+    thread bounded by ``wait``. Success, silence and every other error are left to ray.init.
+    """
+    if "://" in address or _host_port(address) is None:
+        return None  # ray:// (Ray Client) and "auto" connect differently
+    try:
+        from ray._raylet import GcsClient  # Ray's own client of the head (GCS)
+        from ray.exceptions import AuthenticationError
+    except ImportError:  # another Ray version: let ray.init report what it finds
+        return None
+    refusals: list[BaseException] = []
+
+    def handshake() -> None:
+        try:
+            if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+                # No token at all aborts the process inside GcsClient: check for one first
+                # (ray.init does the same check before it connects).
+                from ray._private.authentication.authentication_token_setup import (
+                    ensure_token_if_auth_enabled,
+                )
+
+                ensure_token_if_auth_enabled(None, create_token_if_missing=False)
+            GcsClient(address=address)
+        except AuthenticationError as error:
+            refusals.append(error)
+        except Exception:  # noqa: BLE001 - anything else is ray.init's to report
+            pass
+
+    thread = threading.Thread(target=handshake, daemon=True, name="ray-auth-probe")
+    thread.start()
+    thread.join(wait)
+    return refusals[0] if refusals else None
 
 
 def _init_within(timeout: float, **kwargs: Any) -> None:
@@ -172,6 +233,9 @@ def _init_within(timeout: float, **kwargs: Any) -> None:
         failure: BaseException | None = None
         with _captured_stderr() as log:
             try:
+                refused = _refused(str(address), min(timeout, 3.0))
+                if refused is not None:
+                    raise refused
                 ray.init(**kwargs)
             except _ConnectTimeout:
                 failure = expired
@@ -191,6 +255,9 @@ def _init_within(timeout: float, **kwargs: Any) -> None:
 
     def connect() -> None:
         try:
+            refused = _refused(str(address), min(timeout, 3.0))
+            if refused is not None:
+                raise refused
             ray.init(**kwargs)
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
             errors.append(error)
@@ -220,7 +287,7 @@ def ray_session(address: str | None = None) -> Iterator[str]:
         # _init_within: shorten them to a timeout set lower than that.
         env["RAY_py_gcs_connect_timeout_s"] = str(max(1, min(30, int(timeout))))
         env["RAY_gcs_rpc_server_connect_timeout_s"] = str(max(1, min(5, int(timeout))))
-    with scoped_env(env):
+    with restored_environment(), scoped_env(env):
         import ray
 
         if ray.is_initialized():
@@ -233,7 +300,11 @@ def ray_session(address: str | None = None) -> Iterator[str]:
             where = f"the Ray cluster at {address}"
         else:
             # "local": always a fresh instance of our own, even when RAY_ADDRESS-less
-            # ray.init would join a head started earlier on this machine.
+            # ray.init would join a head started earlier on this machine. Its notice that
+            # token authentication is on (Ray's default) is for cluster operators, not for
+            # a run that starts and stops its own instance.
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+                logging.ERROR)
             ray.init(
                 address="local",
                 num_cpus=os.cpu_count(),

@@ -114,6 +114,15 @@ def _check_stage_unchanged(plan: RunPlan, stage: Stage, fingerprint: str) -> Non
             return
 
 
+def _forget_all(plan: RunPlan) -> None:
+    """A fresh run: forget an earlier run of this study/profile (runs/ is scratch, and so
+    is its Tune state in --storage)."""
+    shutil.rmtree(plan.state_dir, ignore_errors=True)
+    shutil.rmtree(plan.records_dir, ignore_errors=True)
+    if plan.options.storage:
+        remove_experiment(plan.storage_dir)
+
+
 def _forget_from(plan: RunPlan, first: Stage) -> None:
     """--rerun: drop this stage's state and every later stage's."""
     names = [s.name for s in plan.profile.stages]
@@ -122,6 +131,22 @@ def _forget_from(plan: RunPlan, first: Stage) -> None:
             path.unlink(missing_ok=True)
         shutil.rmtree(plan.state_dir / stage.name, ignore_errors=True)
         shutil.rmtree(plan.records_dir / stage.name, ignore_errors=True)
+        if plan.options.storage:  # else the Tune experiment was in state_dir, gone above
+            remove_experiment(f"{plan.storage_dir}/{stage.name}")
+
+
+def remove_experiment(location: str) -> None:
+    """Delete Tune state at ``location`` (a folder or a URI); a missing one is fine. With
+    --storage, Tune's experiments live outside runs/, and a stage left there would be
+    restored (its old trials returned) instead of run again."""
+    if "://" not in location:
+        shutil.rmtree(location, ignore_errors=True)
+        return
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    if filesystem.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        filesystem.delete_dir(path)
 
 
 def _load_done_stage(plan: RunPlan, stage: Stage) -> list[dict[str, Any]] | None:
@@ -163,6 +188,10 @@ def _run_stage(
     # waits for it (a trial's artifacts take ~0.3 s, more than a small trial's epoch).
     live = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") if tracker else None
     pending: list[Future] = []
+    if tracker is not None:
+        from harness.trials import stage_metric
+
+        tracker.set_primary_metric(*stage_metric(stage, space))  # how `harness ui` sorts
 
     def where(record: dict[str, Any], trial_id: str) -> dict[str, Any]:
         return annotate(record, study=plan.study.name, profile=plan.profile.name,
@@ -275,9 +304,7 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
             custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu")}
             check_resources(stage, resources["gpu"], custom)
         if not options.resume:
-            # A fresh run: forget an earlier run of this study/profile (runs/ is scratch).
-            shutil.rmtree(plan.state_dir, ignore_errors=True)
-            shutil.rmtree(plan.records_dir, ignore_errors=True)
+            _forget_all(plan)
         elif options.rerun:
             _forget_from(plan, plan.profile.stages[[s.name for s in plan.profile.stages]
                                                    .index(options.rerun)])

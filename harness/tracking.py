@@ -15,8 +15,13 @@ while logging it: its run is still RUNNING) is (re)logged then. Runs are keyed b
 ``harness.trial_key`` tag, so a resumed stage never duplicates a trial. A trial run's
 ``status`` tag is written last, so a run that has it was logged whole.
 
-Experiments are tagged as model-training experiments (``mlflow.experimentKind``), so the
-MLflow UI opens them on the runs table rather than its GenAI (traces) view.
+Experiments are tagged as model-training experiments (``mlflow.experimentKind``), which
+earlier MLflow 3 UIs read to open them on the runs table rather than the GenAI (traces)
+view. MLflow 3.17's UI ignores that tag: a sidebar switch (GenAI / Model
+training, default GenAI, remembered by the browser) decides, and the URL parameter
+``workflowType=machine_learning`` sets it; ``ui_links`` builds such URLs for `harness ui`.
+Each experiment also names the metric its stages optimize (``harness.primary_metric`` and
+``harness.primary_metric_mode``), so those URLs list the trials best first.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ PARENT_FILE = "mlflow-parent.json"
 TRIAL_KEY_TAG = "harness.trial_key"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI's "model training" experiment type
+PRIMARY_METRIC_TAG = "harness.primary_metric"  # the stages' metric: ui_links sorts by it
+PRIMARY_MODE_TAG = "harness.primary_metric_mode"  # "max" or "min"
 MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 MAX_METRICS_PER_BATCH = 1000
 # Trial statuses as MLflow run statuses: a stopped or diverged trial still finished cleanly.
@@ -336,6 +343,15 @@ class Tracker:
         self.client.set_terminated(run_id, RUN_STATUS.get(str(record.get("status")), "FINISHED"))
         return run_id
 
+    def set_primary_metric(self, metric: str, mode: str) -> None:
+        """The metric a stage optimizes, on the experiment: `harness ui` links its trials
+        sorted by it. Best effort: a failure here never stops a study."""
+        try:
+            for key, value in ((PRIMARY_METRIC_TAG, metric), (PRIMARY_MODE_TAG, mode)):
+                self.client.set_experiment_tag(self.experiment_id, key, value)
+        except Exception as error:  # noqa: BLE001 - never stop a study for a UI hint
+            print(f"harness: warning: could not tag the MLflow experiment: {error}")
+
     def log_results(self, results_folder: Path) -> None:
         """The results folder's tables and figures as the parent run's artifacts."""
         if not self.parent_run_id:
@@ -351,3 +367,39 @@ class Tracker:
             self.client.set_terminated(self.parent_run_id, status)
         except Exception as error:  # noqa: BLE001 - never hide the run's own error behind this
             print(f"harness: warning: could not close MLflow run {self.parent_run_id}: {error}")
+
+
+def runs_url(base: str, experiment_id: str, metric: str | None = None, mode: str = "max") -> str:
+    """The MLflow UI page of an experiment's runs in its "Model training" view. With a
+    metric: sorted by it, best first, which also lists the trial runs flat (the UI nests
+    them under their parent run, collapsed, only when runs are sorted by time), as charts
+    (compareRunsMode=CHART: every metric per epoch for the ten best trials)."""
+    from urllib.parse import urlencode
+
+    query = {"workflowType": "machine_learning"}
+    if metric:
+        query.update(orderByKey=f"metrics.`{metric}`", orderByAsc=str(mode == "min").lower(),
+                     compareRunsMode="CHART")  # fmt: skip
+    return f"{base}/#/experiments/{experiment_id}/runs?{urlencode(query, safe='')}"
+
+
+def ui_links(uri: str, base: str) -> list[tuple[str, str]]:
+    """(study, URL of its trials) for each harness experiment in a SQLite store; empty for
+    a store that does not exist yet (it is not created here), another kind of store (a
+    server that may not answer), or one that cannot be read."""
+    if not uri.startswith("sqlite:///") or not Path(uri.removeprefix("sqlite:///")).is_file():
+        return []
+    try:
+        quiet_mlflow()
+        from mlflow import MlflowClient
+
+        experiments = MlflowClient(tracking_uri=uri).search_experiments(
+            filter_string=f"tags.`{EXPERIMENT_KIND_TAG}` = '{EXPERIMENT_KIND}'"
+        )
+    except Exception:  # noqa: BLE001 - the links are a convenience; the UI still starts
+        return []
+    return [
+        (e.name, runs_url(base, e.experiment_id, e.tags.get(PRIMARY_METRIC_TAG),
+                          e.tags.get(PRIMARY_MODE_TAG, "max")))  # fmt: skip
+        for e in sorted(experiments, key=lambda e: e.name)
+    ]

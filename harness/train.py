@@ -5,6 +5,14 @@ returns the trial's record. What is learned (data, batches, evaluation, the reco
 extras) comes from the config's task (``harness.tasks``); this loop knows the optimizer,
 the schedule, checkpoints, divergence and timing, nothing task-specific.
 
+Two optional hooks let a task or model take part without the loop knowing what they do:
+a task's ``prepare_model(model)`` runs once before the first step of a fresh trial
+(classification hands models with ``init_from_data`` training images: fastnet's whitening
+stem), and a model's ``set_epoch(epoch)`` runs before every epoch (fastnet freezes its
+stem bias after ``whiten_bias_epochs``). With ``train_fraction`` < 1 the last epoch stops
+after ``total_steps`` steps; with ``lookahead_every`` > 0 the weights' EMA
+(``harness.optim.Lookahead``) follows every optimizer step and goes into the checkpoint.
+
 The checkpoint dict references live tensors: a reporter that keeps it must serialize it
 before returning (``save_checkpoint`` does).
 """
@@ -28,7 +36,7 @@ from harness.data.types import ImageDataset
 from harness.environment import environment_facts, resolve_device
 from harness.files import atomic_path
 from harness.models import count_macs, count_parameters, create_model
-from harness.optim import build_optimizer, build_scheduler
+from harness.optim import build_lookahead, build_optimizer, build_scheduler, total_steps
 from harness.records import RECORD_SCHEMA_VERSION
 from harness.tasks import Evaluation, create_task
 
@@ -130,10 +138,15 @@ def _train(
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    prepare_model = getattr(task, "prepare_model", None)
+    if checkpoint is None and prepare_model is not None:
+        prepare_model(model)
     loss_fn = task.create_loss().to(device)
     optimizer = build_optimizer(model, config)
     steps_per_epoch = len(task)
     scheduler = build_scheduler(optimizer, steps_per_epoch, config)
+    lookahead = build_lookahead(model, steps_per_epoch, config)
+    set_epoch = getattr(model, "set_epoch", None)
     forward = torch.compile(model) if config.compile else model
     autocast = _autocast_factory(config, device)
 
@@ -144,6 +157,8 @@ def _train(
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
+        if lookahead is not None:
+            lookahead.load_state_dict(checkpoint["lookahead"])
         torch.set_rng_state(checkpoint["torch_rng"])
         if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
@@ -189,16 +204,20 @@ def _train(
         }
 
     status = "completed"
-    total_steps = config.epochs * steps_per_epoch
+    last_step = total_steps(steps_per_epoch, config)
     for epoch in range(start_epoch, config.epochs):
         loss_fn.set_epoch(epoch)
+        if set_epoch is not None:
+            set_epoch(epoch)
         model.train()
         _synchronize(device)
         epoch_start = time.perf_counter()
         meter = task.meter()
         step = epoch * steps_per_epoch
         for inputs, targets in task.batches(epoch):
-            loss_fn.set_progress(step / total_steps)
+            if step >= last_step:
+                break  # train_fraction < 1: the last epoch ends early
+            loss_fn.set_progress(step / last_step)
             with autocast():
                 outputs = forward(inputs)
                 loss = loss_fn(outputs.float(), targets)
@@ -208,6 +227,8 @@ def _train(
             scheduler.step()
             meter.update(outputs.detach(), targets, loss.detach())
             step += 1
+            if lookahead is not None:
+                lookahead.after_step(model, step)
         _synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
         train_metrics = meter.result()
@@ -233,6 +254,7 @@ def _train(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "lookahead": lookahead.state_dict() if lookahead is not None else None,
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "epoch": epoch + 1,

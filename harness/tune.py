@@ -205,8 +205,13 @@ def run_trial(
     restored_from = int(state["epoch"]) if state is not None else None
     fail_at = spec.fail_once_at_epoch if state is None else None
 
+    node = _node_id()
+
     def finish(record: dict[str, Any]) -> dict[str, Any]:
-        # The variant's name is what study tables group by.
+        # The variant's name is what study tables group by; the node is where it ran
+        # (on a cluster, --trial-resource pins trials to nodes: the record shows it held).
+        if node and isinstance(record.get("environment"), dict):
+            record["environment"] = {**record["environment"], "ray_node_id": node}
         return annotate(record, label=spec.label, restored_from_epoch=restored_from)
 
     def report(metrics: dict[str, Any], snapshot: dict[str, Any] | None) -> None:
@@ -232,6 +237,13 @@ def run_trial(
         last = record["history"][-1]
         metrics = {"epoch": last["epoch"], "train_loss": last["train_loss"], metric: math.nan}
         _report(metrics, None, finish(record))
+
+
+def _node_id() -> str | None:
+    """The Ray node this trial runs on (None outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def _hold(flag: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.recipes import fastnet_recipe
 from harness.report import (
     Plot,
     Table,
@@ -34,9 +35,11 @@ RESEED_REPEATS = 3
 SEARCH_STAGES = ("search-seed-convnet", "search-fastnet")
 
 
-def _baselines(common: dict[str, Any], sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _baselines(common: dict[str, Any], sizes: dict[str, dict[str, Any]],
+               fastnet_batch: int) -> dict[str, Any]:
     """The assignment's vanilla CNN and the write-up's model (both readings) with their stated
-    settings, beside the literature's resnet32 and the airbench-style fastnet."""
+    settings, beside the literature's resnet32 and fastnet with airbench94's whole recipe
+    (harness.recipes; on the CPU profiles at their widths and batch size, lr scaled)."""
     writeup = {"optimizer": "adamw", "lr": 5e-3, "weight_decay": 5e-4, "schedule": "cosine"}
     return {
         **common,
@@ -50,9 +53,8 @@ def _baselines(common: dict[str, Any], sizes: dict[str, dict[str, Any]]) -> dict
             {LABEL_KEY: "resnet32", "model": "resnet32", "optimizer": "sgd", "lr": 0.1,
              "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine",
              **sizes.get("resnet32", {})},
-            {LABEL_KEY: "fastnet (airbench-style)", "model": "fastnet", "optimizer": "sgd",
-             "lr": 0.2, "nesterov": True, "weight_decay": 5e-4, "schedule": "onecycle",
-             "loss": "ce", "loss.label_smoothing": 0.2, **sizes.get("fastnet", {})},
+            {LABEL_KEY: "fastnet (airbench94 recipe)", **fastnet_recipe(fastnet_batch),
+             **sizes.get("fastnet", {})},
         ),
     }
 
@@ -81,18 +83,19 @@ def _seed_convnet_space(common: dict[str, Any], widths: tuple[int, ...], max_blo
     }
 
 
-def _fastnet_space(common: dict[str, Any], widths: tuple[str, ...]) -> dict[str, Any]:
+def _fastnet_space(common: dict[str, Any], widths: tuple[str, ...],
+                   batch_size: int) -> dict[str, Any]:
+    """airbench94's recipe (its own 9.9 epochs) with the widths, lr, weight decay and label
+    smoothing searched around airbench's values; the batch size stays fixed because the
+    recipe's lr scales with it."""
+    recipe = fastnet_recipe(batch_size)
     return {
         **common,
-        "model": "fastnet",
+        **recipe,
         "model.widths": choice(*widths),
-        "optimizer": "sgd",
-        "nesterov": True,
-        "lr": loguniform(0.02, 0.5),
-        "weight_decay": loguniform(1e-5, 1e-3),
-        "batch_size": choice(128, 256, 512),
-        "loss.label_smoothing": choice(0.0, 0.1, 0.2),
-        "schedule": "onecycle",
+        "lr": loguniform(recipe["lr"] / 4, recipe["lr"] * 2),
+        "weight_decay": loguniform(recipe["weight_decay"] / 4, recipe["weight_decay"] * 4),
+        "loss.label_smoothing": choice(0.0, 0.1, 0.2, 0.3),
     }
 
 
@@ -141,16 +144,18 @@ def _depth_width_space(common: dict[str, Any], widths: tuple[int, ...]) -> dict[
 
 def _stages(common: dict[str, Any], sizes: dict[str, dict[str, Any]], search_epochs: int,
             samples: int, seed_widths: tuple[int, ...], max_blocks: int,
-            fastnet_widths: tuple[str, ...], repeats: int = 3, gpus: float = 0.0) -> tuple[Stage, ...]:
+            fastnet_widths: tuple[str, ...], fastnet_batch: int, repeats: int = 3,
+            gpus: float = 0.0) -> tuple[Stage, ...]:
     searched = {**common, "epochs": search_epochs}
     asha = {"scheduler": "asha", "searcher": "optuna", "num_samples": samples, "grace_period": 1,
             "reduction_factor": 3, "searcher_seed": 2017, "gpus_per_trial": gpus}
     return (
-        Stage("baselines", _baselines(common, sizes), repeats=repeats, gpus_per_trial=gpus),
+        Stage("baselines", _baselines(common, sizes, fastnet_batch), repeats=repeats,
+              gpus_per_trial=gpus),
         Stage("depth-width", _depth_width_space(common, seed_widths), repeats=min(repeats, 2),
               gpus_per_trial=gpus),
         Stage("search-seed-convnet", _seed_convnet_space(searched, seed_widths, max_blocks), **asha),
-        Stage("search-fastnet", _fastnet_space(searched, fastnet_widths), **asha),
+        Stage("search-fastnet", _fastnet_space(searched, fastnet_widths, fastnet_batch), **asha),
         Stage("top5-reseed", _reseed_space, repeats=RESEED_REPEATS, gpus_per_trial=gpus),
     )
 
@@ -169,19 +174,21 @@ PROFILES = {
     "smoke": Profile(
         "smoke", "digits (embedded), tiny nets, 2 seeds: checks the pipeline in a few minutes",
         _stages(SMOKE_COMMON, SMALL, search_epochs=4, samples=6, seed_widths=(8, 16),
-                max_blocks=3, fastnet_widths=("8,16,16", "16,32,32"), repeats=2),
+                max_blocks=3, fastnet_widths=("8,16,16", "16,32,32"), fastnet_batch=64,
+                repeats=2),
     ),
     "mini": Profile(
         "mini", "CIFAR-10 (JPEG copy) 5k-image subset, small nets, CPU, under 30 minutes",
         _stages(MINI_COMMON, MINI, search_epochs=6, samples=10, seed_widths=(8, 16, 24),
-                max_blocks=3, fastnet_widths=("8,16,32", "16,32,64", "24,48,96")),
+                max_blocks=3, fastnet_widths=("8,16,32", "16,32,64", "24,48,96"),
+                fastnet_batch=128),
         needs_cifar=True,
     ),
     "paper": Profile(
         "paper", "full CIFAR-10 on one GPU: full-width nets, 30-epoch recipes, 40-trial search",
         _stages(PAPER_COMMON, {}, search_epochs=20, samples=40, seed_widths=(32, 64, 128),
                 max_blocks=4, fastnet_widths=("64,256,256", "96,384,384", "128,384,512"),
-                gpus=0.25),
+                fastnet_batch=1024, gpus=0.25),
         needs_cifar=True,
     ),
 }

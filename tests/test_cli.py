@@ -72,3 +72,14 @@ def test_corrupt_archive_says_which_file_and_leaves_no_cache(tmp_path):
     assert "cifar10-jpeg.tar.gz" in result.stderr and "corrupt" in result.stderr.lower()
     assert "Traceback" not in result.stderr
     assert not cache.exists() or not any(cache.rglob("*"))
+
+
+def test_harness_warnings_print_one_clean_line() -> None:
+    # A fresh interpreter: pytest's own warning capture would hide what a user sees.
+    import subprocess
+    import sys
+
+    code = "from harness.errors import warn; warn('this archive is not the documented copy')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stderr == "harness: warning: this archive is not the documented copy\n"

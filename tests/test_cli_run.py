@@ -381,3 +381,54 @@ def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster
         record = next(r for r in records if r["label"] == label)
         assert (stage_dir / f"trial_{record['trial_id']}" / "result.json").read_text() == text
         assert "restored_from_epoch" not in record
+
+
+@needs_ray
+def test_a_run_whose_trials_all_diverge_says_so_and_keeps_its_records(tmp_path, cluster):
+    import pandas as pd
+
+    # --set lr=1e6 replaces the stage's two learning rates: one trial, and it diverges.
+    result = run_cli("run", "tiny", "--profile", "quick", "--set", "lr=1e6", "--no-mlflow",
+                     "--ray-address", cluster, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 5, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "harness: error: no trial of tiny/quick finished (1 diverged)")
+    out = tmp_path / "results" / "tiny" / "quick"
+    assert sorted(p.name for p in out.iterdir()) == ["index.md", "records", "records.csv"]
+    frame = pd.read_csv(out / "records.csv")
+    assert list(frame["status"]) == ["diverged"] and list(frame["final.epoch"]) == [1]
+
+
+@needs_ray
+def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
+    tmp_path, cluster, monkeypatch
+):
+    import dataclasses
+
+    from harness.errors import HarnessError
+    from harness.runner import RunOptions, run_study
+    from harness.space import grid
+    from harness.study import STUDIES
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    options = RunOptions("tiny", "quick", runs_dir=tmp_path / "runs",
+                         results_dir=tmp_path / "results", tracking=False)
+    first = run_study(options, echo=lambda _line: None)
+    assert sorted(r["config"]["lr"] for r in first.records) == [0.05, tiny_study.GOOD_LR]
+
+    # The user edits the study: the stage's learning rates change.
+    study = STUDIES.get("tiny")
+    profile = study.profiles["quick"]
+    stage = dataclasses.replace(profile.stages[0],
+                                space={**profile.stages[0].space, "lr": grid(0.02, 0.03)})
+    edited = dataclasses.replace(study, profiles={
+        **study.profiles, "quick": dataclasses.replace(profile, stages=(stage,))})
+    monkeypatch.setitem(STUDIES._entries, "tiny", edited)
+
+    with pytest.raises(HarnessError, match=r"stage 'only' .* another definition.*--rerun only"):
+        run_study(dataclasses.replace(options, resume=True), echo=lambda _line: None)
+    rerun = run_study(dataclasses.replace(options, resume=True, rerun="only"),
+                      echo=lambda _line: None)
+    assert rerun.stages_run == ["only"]
+    assert sorted(r["config"]["lr"] for r in rerun.records) == [0.02, 0.03]

@@ -176,7 +176,7 @@ def test_cache_is_written_once_used_and_rebuilt(
     make_jpeg_archive(root / "cifar10-jpeg.tar.gz")
     first = load_quietly(root)
     cached = files_in(own_cache)
-    assert [p.name for p in cached] == [f"cifar10-jpeg-q75-{first.sha256}-v1.pt"]
+    assert [p.name for p in cached] == [f"cifar10-jpeg-q75-{first.sha256}-v2.pt"]
 
     decodes = []
     real_decode = sources._decode_jpeg_archive
@@ -195,10 +195,24 @@ def test_cache_is_written_once_used_and_rebuilt(
     assert len(decodes) == 1 and torch.equal(third.test.images, first.test.images)
     assert cache_mod.load_cached(cached[0], first.sha256) is not None
 
+    # Flipped bytes inside the stored pixels: the file still loads as a payload of the
+    # right shapes, but its checksum no longer matches, so it is rebuilt.
+    blob = bytearray(cached[0].read_bytes())
+    pixels = bytes(first.train.images[3].flatten().tolist())
+    at = blob.find(pixels)
+    assert at > 0
+    blob[at : at + 64] = bytes(255 - b for b in blob[at : at + 64])
+    cached[0].write_bytes(bytes(blob))
+    flipped = torch.load(cached[0], weights_only=True)
+    assert not torch.equal(flipped["train_images"], first.train.images)  # really corrupted
+    fourth = load_quietly(root)
+    assert len(decodes) == 2 and torch.equal(fourth.train.images, first.train.images)
+    assert cache_mod.load_cached(cached[0], first.sha256) is not None  # rewritten whole
+
     # A changed archive gets a new key: its own pixels, never the stale cache.
     make_jpeg_archive(root / "cifar10-jpeg.tar.gz", classes=CLASSES, extra=("train/cat/zzzz.txt",))
     changed = load_quietly(root)
-    assert changed.sha256 != first.sha256 and len(decodes) == 2
+    assert changed.sha256 != first.sha256 and len(decodes) == 3
     assert len(files_in(own_cache)) == 2
 
 
@@ -310,7 +324,7 @@ def test_canonical_archive_is_extracted_beside_the_cache(
     assert ds.sha256 == hashlib.sha256(tgz.read_bytes()).hexdigest()
     assert torch.equal(ds.test.images, torch.from_numpy(data[10:].reshape(2, 3, 32, 32)))
     assert sorted(p.name for p in root.iterdir()) == ["cifar-10-python.tar.gz"]
-    assert [p.name for p in own_cache.iterdir()] == [f"cifar10-{ds.sha256}-v1.pt"]
+    assert [p.name for p in own_cache.iterdir()] == [f"cifar10-{ds.sha256}-v2.pt"]
 
 
 # ---------------------------------------------------------------- errors

@@ -187,6 +187,20 @@ def test_list_options_are_accepted() -> None:
     assert [m.out_features for m in model.modules() if isinstance(m, nn.Linear)] == [7, 3]
 
 
+def test_resnet_normed_head_is_initialized_as_ldam_drw() -> None:
+    # kaidic/LDAM-DRW: uniform(-1, 1), renormalized to unit-norm columns of an (in, out)
+    # weight; the Kaiming init of linear layers must not touch it.
+    torch.manual_seed(0)
+    model = create_model("resnet32", 10, CIFAR, base_width=4, normed_head=True)
+    weight = model.linear.weight
+    assert weight.shape == (16, 10)
+    assert torch.allclose(weight.norm(dim=0), torch.ones(10), atol=1e-6)
+    assert count_parameters(model) == count_parameters(
+        create_model("resnet32", 10, CIFAR, base_width=4)) - 10  # no bias in the cosine head
+    plain_macs = count_macs(create_model("resnet32", 10, CIFAR, base_width=4), CIFAR)
+    assert count_macs(model, CIFAR) == plain_macs
+
+
 def test_resnet_normed_head_gives_cosine_logits() -> None:
     # LDAM-DRW's use_norm head: LDAM's scale 30 assumes logits in [-1, 1].
     model = create_model("resnet32", 10, DIGITS, base_width=4, normed_head=True).eval()

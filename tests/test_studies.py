@@ -3,7 +3,6 @@ profile runs for real on Ray Tune and writes the tables its summary promises."""
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 from pathlib import Path
 
@@ -20,27 +19,35 @@ REPO = Path(__file__).resolve().parents[1]
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray")
 
 
-def test_noxfile_runs_every_registered_study():
-    tree = ast.parse((REPO / "noxfile.py").read_text())
-    assigned = {
-        node.targets[0].id: ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-        and node.targets[0].id == "STUDIES"
-    }
-    # The study modules shipped under studies/ (tests may register extra, test-only studies).
-    shipped = sorted(p.stem for p in (REPO / "studies").glob("*.py") if not p.stem.startswith("_"))
-    assert sorted(assigned["STUDIES"]) == shipped
-    assert set(shipped) <= set(list_studies())
+SHIPPED = sorted(p.stem for p in (REPO / "studies").glob("*.py") if not p.stem.startswith("_"))
 
 
-@pytest.mark.parametrize("study_name", ["cnn_search", "imbalance"])
+def test_every_shipped_study_module_registers_and_is_listed(capsys):
+    from harness.cli import main
+
+    # Tests may register extra, test-only studies; every module under studies/ must be there.
+    assert set(SHIPPED) <= set(list_studies())
+    assert main(["list", "--studies"]) == 0
+    assert capsys.readouterr().out.split() == list_studies()
+
+
+def test_noxfile_asks_the_registry_instead_of_naming_studies():
+    source = (REPO / "noxfile.py").read_text()
+    assert '"list", "--studies"' in source
+    for name in SHIPPED:
+        assert f'"{name}"' not in source, f"noxfile names study {name!r} itself"
+
+
+@pytest.mark.parametrize("study_name", SHIPPED)
 def test_every_profile_has_smoke_mini_paper_and_valid_static_stages(study_name):
     study = get_study(study_name)
     assert list(study.profiles) == ["smoke", "mini", "paper"]
     assert not study.profiles["smoke"].needs_cifar
-    assert study.profiles["paper"].needs_cifar
     for profile in study.profiles.values():
+        # needs_cifar says whether the profile's trials read CIFAR-10 (theory reads nothing).
+        datasets = {point.get("dataset") for stage in profile.stages if not callable(stage.space)
+                    for point in sample_points(stage.space)}
+        assert profile.needs_cifar == ("cifar10" in datasets), profile.name
         for stage in profile.stages:
             if not callable(stage.space):
                 validate_space(stage, stage.space)  # raises ConfigError on any bad point
@@ -93,14 +100,96 @@ def test_doubling_effects_recover_a_known_plane():
     assert effects["depth"] == pytest.approx(3.0) and effects["width"] == pytest.approx(1.0)
 
 
-EXPECTED_OUTPUTS = {
-    "cnn_search": ["baselines", "leaderboard", "depth_vs_width"],
-    "imbalance": ["error_by_factor", "per_class", "cb_sensitivity"],
+def _check_cnn_search(out: Path) -> None:
+    baselines = pd.read_csv(out / "baselines.csv")
+    assert len(baselines) == 6 and "reported" in baselines["model"].iloc[-1]
+    grid = pd.read_csv(out / "depth_vs_width.csv")
+    assert list(grid["conv layers"]) == [3, 6, 9]
+    assert len(pd.read_csv(out / "leaderboard.csv")) >= 1
+
+
+def _check_imbalance(out: Path) -> None:
+    errors = pd.read_csv(out / "error_by_factor.csv")
+    assert {"CE", "LDAM-DRW", "balanced softmax"} <= set(errors["loss"])
+    assert any(label.startswith("CB-") for label in errors["loss"])
+    per_class = pd.read_csv(out / "per_class.csv")
+    assert per_class["loss"].iloc[0] == "CE"
+    assert {"per_class", "cb_sensitivity"} <= {p.stem for p in out.glob("*.csv")}
+
+
+def _check_denoising(out: Path) -> None:
+    table = pd.read_csv(out / "psnr_by_noise.csv")
+    ours = table[~table["noise"].str.contains("published")]
+    assert set(ours["noise"]) == {"Gaussian (sigma 25)", "impulse (p 0.5)"}
+    assert ours["gap (noisy - clean)"].str.match(r"^[+-]\d").all()
+    assert table["noise"].str.contains("Noise2Noise on Kodak").any()
+    impulse = pd.read_csv(out / "impulse_losses.csv")
+    assert set(impulse["loss"]) == {"l2", "l1", "l0"}
+    assert (out / "samples.png").exists() and (out / "psnr_vs_epoch_gaussian.png").exists()
+
+
+def _check_memorization(out: Path) -> None:
+    table = pd.read_csv(out / "table1.csv")
+    random = table[(table["model"] == "mlp 1x512") & (table["setting"] == "random labels")]
+    # The smoke profile's promise: digits' random labels are memorized completely.
+    assert float(random["train (%)"].iloc[0].split()[0]) == 100.0
+    assert "99.34 / 10.61" in set(table["published train / test (%)"])
+    slowdown = pd.read_csv(out / "slowdown.csv")
+    assert set(slowdown["setting"]) >= {"label noise 0", "label noise 1", "random pixels"}
+    assert {"fig1a_loss_vs_steps", "fig1c_test_error_vs_label_noise"} <= {
+        p.stem for p in out.glob("*.png")}
+
+
+def _check_theory(out: Path) -> None:
+    claims = pd.read_csv(out / "claims.csv")
+    assert list(claims["claim"]) == list(range(1, 9))
+    verdicts = dict(zip(claims["claim"], claims["verdict"], strict=True))
+    assert verdicts[4].startswith("the write-up's number is wrong") and "5,610" in verdicts[4]
+    assert verdicts[5].startswith("the write-up's number is wrong") and "3.099" in verdicts[5]
+    assert verdicts[2].startswith("holds, but the write-up's derivation is wrong")
+    assert all(verdicts[c] == "holds" for c in (1, 3, 6, 7, 8))
+
+
+# Study-specific content on top of the checks every study gets; a study missing here still
+# runs and is checked generically.
+CONTENT_CHECKS = {
+    "cnn_search": _check_cnn_search,
+    "imbalance": _check_imbalance,
+    "denoising": _check_denoising,
+    "memorization": _check_memorization,
+    "theory": _check_theory,
 }
 
 
+def _check_outputs(out: Path, records: list[dict]) -> None:
+    """What every results folder promises: a records.csv row per trial; each table of the
+    index in .csv (with rows), .md (captioned with the data) and .tex (labelled); each
+    figure a real image with something drawn on it."""
+    from PIL import Image
+
+    from harness.report import data_caption
+
+    assert len(pd.read_csv(out / "records.csv")) == len(records)
+    index = (out / "index.md").read_text()
+    tables = sorted(p.stem for p in out.glob("*.tex"))
+    assert tables, "no tables"
+    phrase = data_caption(records).split(" (")[0]
+    for name in tables:
+        assert f"[{name}]({name}.md)" in index
+        assert len(pd.read_csv(out / f"{name}.csv")) >= 1
+        md = (out / f"{name}.md").read_text()
+        assert md.startswith("Table: ") and phrase.lower() in md.lower()
+        assert rf"\label{{tab:{name}}}" in (out / f"{name}.tex").read_text()
+    for png in out.glob("*.png"):
+        assert f"]({png.name})" in index
+        with Image.open(png) as image:
+            assert image.width >= 300 and image.height >= 200
+            low, high = image.convert("L").getextrema()
+            assert high - low > 50, f"{png.name} is blank"
+
+
 @needs_ray
-@pytest.mark.parametrize("study_name", ["cnn_search", "imbalance"])
+@pytest.mark.parametrize("study_name", SHIPPED)
 def test_smoke_profile_runs_on_ray_and_writes_its_tables(study_name, ray_cluster, tmp_path,
                                                          monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -110,22 +199,6 @@ def test_smoke_profile_runs_on_ray_and_writes_its_tables(study_name, ray_cluster
         echo=lambda _line: None,
     )
     out = tmp_path / "results" / study_name / "smoke"
-    frame = pd.read_csv(out / "records.csv")
-    assert len(frame) == len(summary.records) > 0
-    for name in EXPECTED_OUTPUTS[study_name]:
-        for suffix in (".csv", ".tex", ".md"):
-            assert (out / f"{name}{suffix}").stat().st_size > 0
-        assert "scikit-learn digits" in (out / f"{name}.tex").read_text()
-    if study_name == "cnn_search":
-        baselines = pd.read_csv(out / "baselines.csv")
-        assert len(baselines) == 6 and "reported" in baselines["model"].iloc[-1]
-        grid = pd.read_csv(out / "depth_vs_width.csv")
-        assert list(grid["conv layers"]) == [3, 6, 9]
-        assert len(pd.read_csv(out / "leaderboard.csv")) >= 1
-    else:
-        errors = pd.read_csv(out / "error_by_factor.csv")
-        assert {"CE", "LDAM-DRW", "balanced softmax"} <= set(errors["loss"])
-        assert any(label.startswith("CB-") for label in errors["loss"])
-        per_class = pd.read_csv(out / "per_class.csv")
-        assert per_class["loss"].iloc[0] == "CE"
-    assert list(out.glob("*.png"))
+    assert summary.records and summary.results_dir == out
+    _check_outputs(out, summary.records)
+    CONTENT_CHECKS.get(study_name, lambda _out: None)(out)

@@ -151,3 +151,34 @@ def test_sync_stage_fills_gaps_keeps_live_runs_and_drops_orphans(store, records)
     runs = [r for r in search_runs(tracking_uri(store)) if "mlflow.parentRunId" in r.data.tags]
     assert {r.data.tags["status"] for r in runs} == {"failed", "stopped"}
     assert next(r for r in runs if r.data.tags["status"] == "failed").info.status == "FAILED"
+
+
+def test_a_trial_run_left_running_by_a_killed_driver_is_replaced_on_sync(store, records):
+    from mlflow import MlflowClient
+
+    from harness.tracking import trial_key, trial_tags
+
+    tracker = _open(store)
+    assert "status" not in trial_tags(records[0])  # the status tag is written last
+    # What a driver killed while logging left behind: a run with the trial's tags, status
+    # included (as the old code wrote it at creation), never terminated, no artifacts.
+    leftover = tracker.client.create_run(
+        tracker.experiment_id,
+        tags={**trial_tags(records[0]), "status": records[0]["status"],
+              "mlflow.parentRunId": tracker.parent_run_id},
+    ).info.run_id
+    assert tracker.sync_stage(records, "smoke", "sweep") == 2  # both (re)logged
+    runs = {r.data.tags[TRIAL_KEY_TAG]: r for r in search_runs(tracker.uri)
+            if TRIAL_KEY_TAG in r.data.tags}
+    replaced = runs[trial_key(records[0])]
+    assert replaced.info.run_id != leftover and replaced.info.status == "FINISHED"
+    assert MlflowClient(tracker.uri).get_run(leftover).info.lifecycle_stage == "deleted"
+    assert {f.path for f in MlflowClient(tracker.uri).list_artifacts(replaced.info.run_id)}
+
+
+def test_experiments_open_as_model_training_in_the_ui(store):
+    from harness.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+
+    tracker = _open(store)
+    experiment = tracker.client.get_experiment(tracker.experiment_id)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND == "custom_model_development"

@@ -112,3 +112,29 @@ def test_short_cifar_trial_on_a_subset_learns(cifar10):
     assert record["data"]["train_size"] == 5000 and record["data"]["test_size"] == 2000
     # Chance is 10%; three epochs on 5,000 images already reach far above it.
     assert record["final"]["test_acc"] > 0.30
+
+
+def test_determinism_switches_are_restored_after_a_trial(digits):
+    # A Tune worker reused for the next trial must not inherit one trial's settings.
+    cudnn = torch.backends.cudnn
+    before = (torch.are_deterministic_algorithms_enabled(), cudnn.benchmark, cudnn.deterministic)
+    train(TrialConfig.from_dict(DIGITS | {"epochs": 1, "deterministic": True}), dataset=digits)
+    assert (torch.are_deterministic_algorithms_enabled(), cudnn.benchmark,
+            cudnn.deterministic) == before
+
+    def crash(metrics, state):
+        assert torch.are_deterministic_algorithms_enabled()  # on during the trial
+        raise RuntimeError("worker died")
+
+    with pytest.raises(RuntimeError, match="worker died"):
+        train(TrialConfig.from_dict(DIGITS | {"epochs": 2, "deterministic": True}), crash,
+              dataset=digits)
+    assert torch.are_deterministic_algorithms_enabled() == before[0]
+
+
+def test_a_diverged_record_ends_where_its_history_ends(digits):
+    record = train(TrialConfig.from_dict(DIGITS | {"epochs": 3, "lr": 1e6}), dataset=digits)
+    assert record["status"] == "diverged"
+    assert record["final"]["epoch"] == record["history"][-1]["epoch"] >= 1
+    assert not math.isfinite(record["final"]["train_loss"])
+    assert "test_acc" not in record["final"]

@@ -65,30 +65,56 @@ def epoch_seed(seed: int, epoch_index: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Crop each image at its own random offset from a copy zero-padded by ``padding``.
+def random_crop(
+    images: torch.Tensor, padding: int, generator: torch.Generator, pad_mode: str = "zeros"
+) -> torch.Tensor:
+    """Crop each image at its own random offset from a copy padded by ``padding``: with
+    zeros, or (``pad_mode="reflect"``) with the image reflected at its border (torch's
+    "reflect": the edge pixel is not repeated), as airbench's translate augmentation.
 
     Gathers through per-image row/column index grids: one indexing op for the whole batch.
+    Both modes draw the same offsets from ``generator``.
     """
     if padding <= 0:
         return images
+    if pad_mode not in ("zeros", "reflect"):
+        raise ValueError(f"pad_mode must be zeros or reflect, got {pad_mode!r}")
     b, c, h, w = images.shape
     device = images.device
-    padded = images.new_zeros((b, c, h + 2 * padding, w + 2 * padding))
-    padded[:, :, padding : padding + h, padding : padding + w] = images
     dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
     dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
     rows = dy[:, None] + torch.arange(h, device=device)  # (B, H)
     cols = dx[:, None] + torch.arange(w, device=device)  # (B, W)
     batch_idx = torch.arange(b, device=device)[:, None, None, None]
     chan_idx = torch.arange(c, device=device)[None, :, None, None]
+    if pad_mode == "reflect":
+        if padding >= min(h, w):
+            raise ValueError(f"reflect padding {padding} needs images larger than {padding}, got {h}x{w}")
+        # Index into the unpadded image: position p of the padded copy is p - padding,
+        # reflected back inside [0, n - 1].
+        rows, cols = _reflect(rows - padding, h), _reflect(cols - padding, w)
+        return images[batch_idx, chan_idx, rows[:, None, :, None], cols[:, None, None, :]]
+    padded = images.new_zeros((b, c, h + 2 * padding, w + 2 * padding))
+    padded[:, :, padding : padding + h, padding : padding + w] = images
     return padded[batch_idx, chan_idx, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Reflect indices in [-(size - 1), 2(size - 1)] into [0, size - 1], as F.pad's reflect."""
+    index = index.abs()
+    return torch.where(index > size - 1, 2 * (size - 1) - index, index)
 
 
 def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
     mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
     return torch.where(mask[:, None, None, None], images.flip(3), images)
+
+
+def flip_seed(seed: int) -> int:
+    """The seed of a trial's alternating-flip pattern (which images start mirrored)."""
+    digest = hashlib.sha256(f"harness-flip:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def _to_float(
@@ -115,8 +141,14 @@ class DeviceBatches:
     ``epoch(k)`` shuffles with a generator on the data's device seeded from (seed, k);
     the last batch is dropped only when it holds a single image (BatchNorm can't train on 1).
     ``crop_size`` cuts a centre (or, with ``random_crop``, a random) square first; then
-    come pad-and-crop (``crop_padding``), flip and normalization (per channel, or per image
-    with ``per_image``).
+    come pad-and-crop (``crop_padding``, padded with zeros or reflected per ``pad_mode``),
+    flip and normalization (per channel, or per image with ``per_image``).
+
+    ``flip_mode="random"`` mirrors each image with probability 1/2 every epoch;
+    ``"alternate"`` is airbench's scheme: a fixed random half of the images (drawn once
+    from the seed) is mirrored in even epochs, and exactly the other half in odd epochs,
+    so every image is seen both ways every two epochs. ``drop_last`` drops a short last
+    batch (airbench does); otherwise only a last batch of one image is dropped.
     """
 
     def __init__(
@@ -133,6 +165,9 @@ class DeviceBatches:
         crop_size: int = 0,
         random_crop: bool = False,
         per_image: bool = False,
+        pad_mode: str = "zeros",
+        flip_mode: str = "random",
+        drop_last: bool = False,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("DeviceBatches expects uint8 images of shape (N, C, H, W)")
@@ -146,6 +181,15 @@ class DeviceBatches:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if crop_padding < 0:
             raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
+        if pad_mode not in ("zeros", "reflect"):
+            raise ValueError(f"pad_mode must be zeros or reflect, got {pad_mode!r}")
+        if flip_mode not in ("random", "alternate"):
+            raise ValueError(f"flip_mode must be random or alternate, got {flip_mode!r}")
+        if drop_last and images.shape[0] < batch_size:
+            raise ValueError(
+                f"drop_last with batch_size {batch_size} leaves no batch of "
+                f"{images.shape[0]} training images"
+            )
         self.images = images
         self.labels = labels
         self.batch_size = int(batch_size)
@@ -159,6 +203,13 @@ class DeviceBatches:
         self.crop_size = int(crop_size)
         self.random_crop = bool(random_crop)
         self.per_image = bool(per_image)
+        self.pad_mode = pad_mode
+        self.flip_mode = flip_mode
+        self.drop_last = bool(drop_last)
+        self.flip_start: torch.Tensor | None = None
+        if self.flip and flip_mode == "alternate":
+            gen = torch.Generator(device=self.device).manual_seed(flip_seed(self.seed))
+            self.flip_start = torch.rand(self.num_images, generator=gen, device=self.device) < 0.5
 
     @property
     def num_images(self) -> int:
@@ -166,7 +217,7 @@ class DeviceBatches:
 
     def __len__(self) -> int:
         full, rest = divmod(self.num_images, self.batch_size)
-        return full + (1 if rest >= 2 else 0)
+        return full + (1 if rest >= 2 and not self.drop_last else 0)
 
     def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (float32 images, int64 labels) batches for epoch ``epoch_index``."""
@@ -180,8 +231,11 @@ class DeviceBatches:
                 x = (random_crops(x, self.crop_size, gen) if self.random_crop
                      else center_crop(x, self.crop_size))
             if self.crop_padding:
-                x = random_crop(x, self.crop_padding, gen)
-            if self.flip:
+                x = random_crop(x, self.crop_padding, gen, self.pad_mode)
+            if self.flip_start is not None:
+                mirrored = self.flip_start[idx] ^ bool(epoch_index % 2)
+                x = torch.where(mirrored[:, None, None, None], x.flip(3), x)
+            elif self.flip:
                 x = random_flip(x, gen)
             yield (
                 _to_float(x, self.mean, self.std, self.channels_last, self.per_image),

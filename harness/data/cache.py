@@ -2,14 +2,17 @@
 
 The cache lives apart from the data root because the data root may be read-only (a shared
 copy). The file name carries the sha256 of the source read, so a changed archive gets a new
-key and never serves stale arrays. A cache file that can't be read or doesn't hold what it
-should is ignored and rebuilt.
+key and never serves stale arrays. The payload also carries a checksum of its own contents
+(crc32 over every tensor's bytes and the class names), verified on load, so flipped bytes
+in a cache file (a bad disk, a bad copy) are caught. A cache file that can't be read,
+doesn't hold what it should or fails its checksum is ignored and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import torch
 
 from harness.files import atomic_path
 
-CACHE_FORMAT = 1  # bump when the stored layout changes; old files are then just not found
+CACHE_FORMAT = 2  # bump when the stored layout changes; old files are then just not found
 _TENSOR_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
@@ -50,6 +53,16 @@ def sha256_files(paths: Iterable[Path], chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def content_checksum(payload: dict[str, Any]) -> int:
+    """crc32 of the payload's tensors (in a fixed order) and class names: cheap enough to
+    check on every load (about 0.3 s for CIFAR-10), and any flipped byte changes it."""
+    checksum = 0
+    for key in _TENSOR_KEYS:
+        raw = payload[key].contiguous().view(torch.uint8)  # the bytes, whatever the dtype
+        checksum = zlib.crc32(raw.numpy(), checksum)
+    return zlib.crc32("\n".join(payload["classes"]).encode(), checksum)
+
+
 def _valid(payload: Any, sha256: str) -> bool:
     if not isinstance(payload, dict) or payload.get("sha256") != sha256:
         return False
@@ -64,7 +77,7 @@ def _valid(payload: Any, sha256: str) -> bool:
             return False
         if labels.shape != (images.shape[0],):
             return False
-    return True
+    return payload.get("checksum") == content_checksum(payload)
 
 
 def load_cached(path: Path, sha256: str) -> dict[str, Any] | None:
@@ -85,5 +98,6 @@ def save_cached(path: Path, payload: dict[str, Any]) -> None:
     Readers (other trials decoding the same data at once) see either no file or a whole
     one; a failure removes the temp file so nothing half-written stays behind.
     """
+    payload = {**payload, "checksum": content_checksum(payload)}
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(payload, handle)

@@ -22,7 +22,7 @@ import torch
 
 from harness.data.cache import cache_path, load_cached, resolve_cache_dir, save_cached, sha256_files
 from harness.data.types import ImageDataset, ImageSplit
-from harness.errors import DataError
+from harness.errors import DataError, warn
 from harness.files import atomic_path
 from harness.registry import Registry
 
@@ -113,7 +113,7 @@ def _load_or_decode(
             save_cached(path, payload)
         except OSError as exc:
             # The data is in memory and correct; a cache we can't write only costs speed.
-            warnings.warn(f"could not write the decoded-data cache {path}: {exc}", stacklevel=3)
+            warn(f"could not write the decoded-data cache {path}: {exc}")
     return _from_payload(name, source, sha256, payload)
 
 
@@ -404,9 +404,8 @@ def _load_jpeg(archive: Path) -> ImageDataset:
     except OSError as exc:
         raise _corrupt_error(archive, f"cannot read it: {exc}") from exc
     if sha256 != JPEG_Q75_SHA256:
-        warnings.warn(
+        warn(
             f"{archive} is not the documented JPEG q75 copy (sha256 {sha256[:12]}...); "
-            "results may not compare with runs on that copy",
-            stacklevel=3,
+            "results may not compare with runs on that copy"
         )
     return _load_or_decode("cifar10", JPEG_SOURCE, sha256, lambda: _decode_jpeg_archive(archive))

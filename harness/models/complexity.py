@@ -25,7 +25,7 @@ def count_macs(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
         kh, kw = module.kernel_size
         total += output.numel() * (module.in_channels // module.groups) * kh * kw
 
-    def linear_hook(module: nn.Linear, _inputs: tuple, output: torch.Tensor) -> None:
+    def linear_hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
         nonlocal total
         total += output.numel() * module.in_features
 
@@ -34,7 +34,7 @@ def count_macs(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
+        elif isinstance(m, nn.Linear) or getattr(m, "counts_as_linear", False):
             handles.append(m.register_forward_hook(linear_hook))
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")

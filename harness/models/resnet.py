@@ -48,18 +48,27 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class NormedLinear(nn.Linear):
+class NormedLinear(nn.Module):
     """Cosine classifier of the LDAM-DRW code (``use_norm``): logits in [-1, 1].
 
+    As in kaidic/LDAM-DRW models/resnet_cifar.py: the weight is (in, out), drawn
+    uniform(-1, 1) and renormalized to unit-norm columns, and it is not a ``nn.Linear``, so
+    the Kaiming init applied to linear layers leaves it alone (a Kaiming-normal head starts
+    with column norms of 1.2-1.5, halving the head's early effective learning rate).
     LDAM's scale s = 30 assumes these normalized logits; with a plain linear head the
     scaled logits are far larger than in the paper.
     """
 
+    counts_as_linear = True  # harness.models.complexity counts its MACs like a Linear's
+
     def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__(in_features, out_features, bias=False)
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        weight = torch.empty(in_features, out_features).uniform_(-1, 1)
+        self.weight = nn.Parameter(weight.renorm_(2, 1, 1e-5).mul_(1e5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
 
 
 class CifarResNet(nn.Module):
@@ -94,7 +103,8 @@ class CifarResNet(nn.Module):
             else nn.Linear(widths[2], num_classes)
         )
         for m in self.modules():
-            # LDAM-DRW's _weights_init: Kaiming normal (fan_in) on conv and linear weights.
+            # LDAM-DRW's _weights_init: Kaiming normal (fan_in) on conv and linear weights
+            # (not on NormedLinear, which keeps its own init).
             if isinstance(m, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_normal_(m.weight)
 

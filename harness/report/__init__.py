@@ -46,6 +46,7 @@ from harness.report.tables import (
 
 Output = Table | Plot | tuple[str, Figure]
 RECORDS_CSV = "records.csv"
+INDEX_MD = "index.md"
 
 __all__ = [
     "Output", "Plot", "RECORDS_CSV", "Table", "best_cells", "completed", "confusion_heatmap",
@@ -61,7 +62,8 @@ def write_outputs(
     outputs: Sequence[Output],
     out_dir: str | Path,
 ) -> list[Path]:
-    """Write records.csv and every table (.csv .tex .md) and figure (.png) into ``out_dir``.
+    """Write records.csv, every table (.csv .tex .md) and figure (.png), and index.md (each
+    table and figure with its caption, linked) into ``out_dir``.
 
     Returns the written paths in order. Names are checked before anything is written, so
     two outputs can never overwrite each other's files (or records.csv). Files from
@@ -69,7 +71,7 @@ def write_outputs(
     """
     out = Path(out_dir)
     plots = [_as_plot(item) for item in outputs]
-    claimed: dict[str, str] = {RECORDS_CSV: "records"}
+    claimed: dict[str, str] = {RECORDS_CSV: "records", INDEX_MD: "index"}
     for item in plots:
         suffixes = (".csv", ".tex", ".md") if isinstance(item, Table) else (".png",)
         for suffix in suffixes:
@@ -86,7 +88,25 @@ def write_outputs(
             written += write_table(item, out)
         else:
             written.append(write_figure(item.figure, out, item.name))
+    written.append(write_text_atomic(out / INDEX_MD, render_index(plots)))
     return written
+
+
+def render_index(outputs: Sequence[Table | Plot]) -> str:
+    """A page listing the folder's tables and figures with their captions."""
+    lines = ["# Tables and figures", "", f"Trial records: [{RECORDS_CSV}]({RECORDS_CSV}).", ""]
+    for item in outputs:
+        if isinstance(item, Table):
+            caption = " ".join(item.caption.split())
+            lines += [f"- Table [{item.name}]({item.name}.md) "
+                      f"([csv]({item.name}.csv), [tex]({item.name}.tex)): {caption}"]
+    figures = [item for item in outputs if isinstance(item, Plot)]
+    if figures:
+        lines += [""]
+        for plot in figures:
+            caption = " ".join(plot.caption.split()) or plot.name
+            lines += [f"![{plot.name}]({plot.name}.png)", "", f"*{caption}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _as_plot(item: Any) -> Table | Plot:

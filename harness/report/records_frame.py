@@ -30,6 +30,8 @@ _HISTORY_ORDER = (
     "images_per_second",
 )
 # Top-level fields that are not per-trial scalars, or are already placed elsewhere.
+# Other top-level objects (a task's ``noise`` or ``time_to_fit``) become ``<key>.<field>``
+# columns; images kept in a record (``*_png``) stay out of the table.
 _NOT_SCALAR = {
     "schema_version", "config", "final", "history", "per_class_accuracy", "confusion_matrix",
     "class_names", "train_class_counts", "data", "environment", *_IDENTITY,
@@ -92,8 +94,14 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         for key, value in (record.get("final") or {}).items():
             row[f"final.{key}"] = _cell(value)
         for key, value in record.items():
-            if key not in _NOT_SCALAR and _is_scalar(value):
+            if key in _NOT_SCALAR or key.endswith("_png"):
+                continue
+            if _is_scalar(value):
                 row[key] = _cell(value)
+            elif isinstance(value, Mapping):
+                for sub, item in value.items():
+                    if _is_scalar(item):
+                        row[f"{key}.{sub}"] = _cell(item)
         for section in ("data", "environment"):
             for key, value in (record.get(section) or {}).items():
                 if _is_scalar(value):
@@ -105,7 +113,11 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     def keys_of(section: str) -> set[str]:
         return {k for r in records for k in (r.get(section) or {})}
 
-    scalars = {k for r in records for k, v in r.items() if k not in _NOT_SCALAR and _is_scalar(v)}
+    scalars = {k for r in records for k, v in r.items()
+               if k not in _NOT_SCALAR and not k.endswith("_png") and _is_scalar(v)}
+    nested = {f"{k}.{sub}" for r in records for k, v in r.items()
+              if k not in _NOT_SCALAR and isinstance(v, Mapping)
+              for sub, item in v.items() if _is_scalar(item)}
     data_keys = {k for r in records for k, v in (r.get("data") or {}).items() if _is_scalar(v)}
     env_keys = {k for r in records for k, v in (r.get("environment") or {}).items() if _is_scalar(v)}
     num_classes = max((len(r.get("per_class_accuracy") or []) for r in records), default=0)
@@ -113,6 +125,7 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         _identity_columns(records)
         + [f"final.{k}" for k in _ordered(keys_of("final"), _FINAL_ORDER)]
         + _ordered(scalars, _SCALAR_ORDER)
+        + sorted(nested)
         + [f"data.{k}" for k in _ordered(data_keys, _DATA_ORDER)]
         + [f"environment.{k}" for k in _ordered(env_keys, _ENV_ORDER)]
         + [f"per_class.{i}" for i in range(num_classes)]

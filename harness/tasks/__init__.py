@@ -142,7 +142,7 @@ def create_task(config: Any, dataset: Any, device: torch.device) -> Task:
 
 
 # Importing the task modules fills the registry.
-from harness.tasks import classify  # noqa: E402, F401
+from harness.tasks import classify, denoise  # noqa: E402, F401
 
 __all__ = [
     "Evaluation",

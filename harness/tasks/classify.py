@@ -9,7 +9,18 @@ flips, per-channel or per-image normalization as the config says). Options:
   (``true_train_acc``), not the running mean over augmented batches (``train_acc``);
 - ``stop_at_train_acc``: end the trial with status ``fitted`` once the true training
   accuracy reaches this value (turns ``train_eval`` on), so a random-label run stops when
-  it has memorized its labels instead of training on.
+  it has memorized its labels instead of training on;
+- ``tta``: test-time augmentation (airbench94's tta_level) of the last epoch's test
+  score: 0 none, 1 the mean of the image's and its mirror's logits, 2 that half-and-half
+  with the mean over two one-pixel translations (up-left, down-right of a reflect-padded
+  copy), each with its mirror: 6 views weighted 1/4, 1/4 and 1/8 x 4. As in airbench,
+  earlier epochs are scored plain (so every trial's curve compares at every epoch, and a
+  CPU run does not pay 6 test passes per epoch); the last epoch reports the TTA score as
+  ``test_acc``/``test_loss`` and the plain one as ``test_acc_plain``/``test_loss_plain``.
+
+Before training, ``prepare_model`` hands a model with an ``init_from_data(images)`` hook
+(fastnet's whitening stem) up to ``WHITEN_SAMPLE`` normalized training images, drawn
+from the trial's seed (the JPEG copy is stored class by class, so not the first ones).
 """
 
 from __future__ import annotations
@@ -18,6 +29,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from harness.data import DeviceBatches, eval_batches, pixel_stats
 from harness.errors import require
@@ -28,6 +41,38 @@ from harness.trial_data import prepare_trial_data
 
 # Time-to-fit thresholds on the true training accuracy (Zhang et al. report 100%).
 FIT_THRESHOLDS = (1.0, 0.99)
+TTA_LEVELS = (0, 1, 2)
+WHITEN_SAMPLE = 5000  # training images a data-dependent init sees (airbench: 5,000)
+
+
+def mirror_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * model(x) + 0.5 * model(x.flip(-1))
+
+
+def tta_logits(model: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
+    """airbench94's infer(): logits averaged over the test-time views of ``level``."""
+    if level == 0:
+        return model(x)
+    logits = mirror_logits(model, x)
+    if level == 1:
+        return logits
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = [padded[..., 0:h, 0:w], padded[..., 2 : h + 2, 2 : w + 2]]
+    translated = torch.stack([mirror_logits(model, view) for view in shifted]).mean(0)
+    return 0.5 * logits + 0.5 * translated
+
+
+class TTAClassifier(nn.Module):
+    """A classifier whose forward is ``tta_logits`` at a fixed level."""
+
+    def __init__(self, model: nn.Module, level: int) -> None:
+        super().__init__()
+        self.model = model
+        self.level = level
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return tta_logits(self.model, x, self.level)
 
 
 class ClassificationMeter(Meter):
@@ -71,6 +116,9 @@ class Classify(Task):
             stop is None or (isinstance(stop, int | float) and 0 < stop <= 1),
             f"task.stop_at_train_acc must be in (0, 1] (or none), got {stop!r}",
         )
+        tta = config.task_options.get("tta", 0)
+        require(tta in TTA_LEVELS,
+                f"task.tta must be 0 (none), 1 (mirror) or 2 (mirror + translate), got {tta!r}")
 
     @classmethod
     def model_io(
@@ -91,6 +139,7 @@ class Classify(Task):
         device: torch.device,
         train_eval: bool = False,
         stop_at_train_acc: float | None = None,
+        tta: int = 0,
     ) -> None:
         self.config = config
         self.dataset = dataset
@@ -100,6 +149,8 @@ class Classify(Task):
             config, dataset.image_shape, dataset.num_classes
         )
         self.stop_at_train_acc = stop_at_train_acc
+        self.tta = tta
+        self.epoch = -1  # the epoch whose batches were cut last: evaluate() scores it
         self.train_eval = train_eval or stop_at_train_acc is not None
         self.channels_last = config.channels_last and device.type == "cuda"
         self.mean, self.std = pixel_stats(self.data.train.images)
@@ -111,6 +162,7 @@ class Classify(Task):
             self.mean, self.std, crop_padding=config.crop_padding, flip=config.flip,
             channels_last=self.channels_last, crop_size=config.crop_size,
             random_crop=config.random_crop, per_image=self.per_image,
+            pad_mode=config.pad_mode, flip_mode=config.flip_mode, drop_last=config.drop_last,
         )
         self.test_images = self.data.test.images.to(device)
         self.test_labels = self.data.test.labels.to(device)
@@ -118,26 +170,51 @@ class Classify(Task):
     def __len__(self) -> int:
         return len(self.train_batches)
 
+    def prepare_model(self, model: nn.Module) -> None:
+        """Give a model with an ``init_from_data`` hook a seeded sample of normalized
+        training images (what its batches look like, before augmentation)."""
+        init = getattr(model, "init_from_data", None)
+        if init is None:
+            return
+        count = self.train_images.shape[0]
+        gen = torch.Generator().manual_seed(self.config.derived_seed())
+        pick = torch.randperm(count, generator=gen)[:WHITEN_SAMPLE].sort().values
+        batch = next(eval_batches(
+            self.train_images[pick.to(self.device)], self.train_labels[pick.to(self.device)],
+            len(pick), self.mean, self.std, self.channels_last, self.config.crop_size,
+            self.per_image,
+        ))
+        init(batch[0])
+
     def create_loss(self) -> LossFunction:
         return create_loss(self.config.loss, self.data.class_counts, **self.config.loss_options)
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.epoch = epoch
         return self.train_batches.epoch(epoch)
 
     def meter(self) -> Meter:
         return ClassificationMeter(self.device)
 
     def _score(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-               autocast: Autocast):
+               autocast: Autocast, tta: int = 0):
         batches = eval_batches(
             images, labels, self.config.eval_batch_size, self.mean, self.std,
             self.channels_last, self.config.crop_size, self.per_image,
         )
+        if tta:
+            # The wrapper takes the model's mode, so scoring restores that mode, not train.
+            model = TTAClassifier(model, tta).train(model.training)
         return score_classifier(model, batches, self.dataset.num_classes, autocast)
 
     def evaluate(self, model: torch.nn.Module, autocast: Autocast) -> Evaluation:
         test = self._score(model, self.test_images, self.test_labels, autocast)
         metrics = {"test_loss": test.loss, "test_acc": test.accuracy}
+        if self.tta and self.epoch == self.config.epochs - 1:
+            # The test split only: the true training accuracy measures fit as it is.
+            metrics = {"test_loss_plain": test.loss, "test_acc_plain": test.accuracy}
+            test = self._score(model, self.test_images, self.test_labels, autocast, self.tta)
+            metrics = {"test_loss": test.loss, "test_acc": test.accuracy, **metrics}
         if self.train_eval:
             train = self._score(model, self.train_images, self.train_labels, autocast)
             metrics |= {"true_train_loss": train.loss, "true_train_acc": train.accuracy}

@@ -1,0 +1,298 @@
+"""Noise2Noise: does a denoiser trained on noisy targets learn what one trained on clean
+targets learns?
+
+The write-up (theory claim 7) argues that under L2 the optimum is the mean of the targets,
+so zero-mean noise on the targets leaves it unchanged (Lehtinen et al., ICML 2018). This
+study trains the same U-Net on clean and on independently noisy targets for additive
+Gaussian, Poisson and multiplicative Bernoulli noise, and measures the PSNR gap; and it
+shows where the argument breaks: random-valued impulse noise has no zero mean (nor zero
+median), so noisy targets need the loss that recovers the mode (annealed L0) or at least
+the median (L1) rather than L2's mean.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pandas as pd
+
+from harness.report import (
+    Plot,
+    Table,
+    completed,
+    data_caption,
+    history_frame,
+    line_with_bands,
+    mean_sd,
+    mean_sd_columns,
+    records_frame,
+)
+from harness.report.figures import new_figure, report_style
+from harness.space import LABEL_KEY, variants
+from harness.study import Profile, Stage, Study, register_study
+
+# PSNR (dB) of Noise2Noise's own U-Net, clean / noisy targets, from the official README
+# (NVlabs/noise2noise); trained on ImageNet crops, tested on Kodak and BSD300.
+PUBLISHED = {
+    ("gaussian", "Kodak"): (32.38, 32.39),
+    ("gaussian", "BSD300"): (31.01, 31.02),
+    ("poisson", "Kodak"): (31.66, 31.66),
+    ("poisson", "BSD300"): (30.27, 30.26),
+}
+NOISE_NAMES = {
+    "gaussian": "Gaussian (sigma 25)",
+    "poisson": "Poisson (lambda 30)",
+    "bernoulli": "Bernoulli (p 0.5)",
+    "impulse": "impulse (p 0.5)",
+}
+ZERO_MEAN_NOISES = ("gaussian", "poisson", "bernoulli")
+IMPULSE_LOSSES = ("l2", "l1", "l0")
+
+
+def trial_variants(noises: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Clean and noisy targets under L2 for every noise model; for impulse noise also L1
+    and annealed L0 on noisy targets (the loss comparison)."""
+    out = []
+    for noise in noises:
+        for target in ("clean", "noisy"):
+            out.append({LABEL_KEY: f"{noise}/{target}/l2", "task.noise": noise,
+                        "task.target": target, "loss": "l2"})
+        if noise == "impulse":
+            for loss in IMPULSE_LOSSES[1:]:
+                out.append({LABEL_KEY: f"{noise}/noisy/{loss}", "task.noise": noise,
+                            "task.target": "noisy", "loss": loss})
+    return out
+
+
+def _stage(common: dict[str, Any], noises: tuple[str, ...], repeats: int, gpus: float = 0.0):
+    return Stage("denoise", {**common, "task": "denoise", "variant": variants(*trial_variants(noises))},
+                 repeats=repeats, gpus_per_trial=gpus)
+
+
+# Noise2Noise's recipe: Adam (beta2 0.99; AdamW with no weight decay is Adam), lr 3e-4, cosine-squared ramp-down over the last
+# 30% of steps; no flips. Batch and length are set per profile.
+N2N_RECIPE = {"optimizer": "adamw", "adam_beta2": 0.99, "lr": 3e-4, "weight_decay": 0.0,
+              "schedule": "rampdown", "flip": False}
+# Small batches give the tiny U-Net enough steps to get past the noisy input in 3 epochs.
+SMOKE_COMMON = {**N2N_RECIPE, "dataset": "photos", "model": "unet", "model.features": 8,
+                "model.depth": 2, "model.head_features": 16, "epochs": 3, "batch_size": 8,
+                "lr": 2e-3, "train_limit": 2048}
+# A 2-core CPU: the U-Net at a third of the width and depth 3 (66k parameters), 8,000
+# training images, 4 epochs, 1,000 test images; lr raised for the short schedule.
+MINI_COMMON = {**N2N_RECIPE, "dataset": "cifar10", "model": "unet", "model.features": 16,
+               "model.depth": 3, "model.head_features": 32, "epochs": 4, "batch_size": 32,
+               "lr": 1e-3, "train_limit": 8000, "test_limit": 1000}
+PAPER_COMMON = {**N2N_RECIPE, "dataset": "cifar10", "model": "unet", "epochs": 30,
+                "batch_size": 64, "lr": 1e-3}
+
+PROFILES = {
+    "smoke": Profile(
+        "smoke", "scikit-learn's china photo (32x32 crops) to its flower photo, tiny U-Net, "
+        "Gaussian and impulse noise, 1 seed, a minute on a CPU",
+        (_stage(SMOKE_COMMON, ("gaussian", "impulse"), repeats=1),),
+    ),
+    "mini": Profile(
+        "mini", "CIFAR-10 (JPEG copy) 8k-image subset, U-Net at 1/3 width and depth 3, 4 epochs, "
+        "all four noise models, 2 seeds, CPU, under 45 minutes",
+        (_stage(MINI_COMMON, ("gaussian", "poisson", "bernoulli", "impulse"), repeats=2),),
+        needs_cifar=True,
+    ),
+    "paper": Profile(
+        "paper", "all of CIFAR-10, Noise2Noise's full U-Net, 30 epochs, all four noise "
+        "models, 3 seeds, trials sharing one GPU",
+        (_stage(PAPER_COMMON, ("gaussian", "poisson", "bernoulli", "impulse"), repeats=3,
+                gpus=0.25),),
+        needs_cifar=True,
+    ),
+}
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = completed(records_frame(records)).copy()
+    frame["noise"] = frame["config.task.noise"].fillna("gaussian")
+    frame["target"] = frame["config.task.target"].fillna("noisy")
+    frame["loss"] = frame["config.loss"]
+    return frame
+
+
+def _cell(stats: pd.DataFrame, metric: str) -> str:
+    if stats.empty:
+        return "—"
+    return mean_sd_columns(stats, {metric: "v"})["v"].iloc[0]
+
+
+def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
+    """PSNR per noise model with clean and noisy targets (L2), the gap noisy - clean, the
+    noisy input as baseline, and Noise2Noise's published figures beside them."""
+    l2 = frame[frame["loss"] == "l2"]
+    metrics = ["final.test_psnr", "final.input_psnr"]
+    has_photos = "final.photos_psnr" in frame.columns and frame["final.photos_psnr"].notna().any()
+    rows = []
+    for noise in [n for n in NOISE_NAMES if n in set(l2["noise"])]:
+        part = l2[l2["noise"] == noise]
+        by_target = {t: part[part["target"] == t] for t in ("clean", "noisy")}
+        stats = {t: mean_sd(p, [], metrics + (["final.photos_psnr"] if has_photos else []))
+                 if len(p) else pd.DataFrame() for t, p in by_target.items()}
+        gap = _paired_gap(by_target["clean"], by_target["noisy"], "final.test_psnr")
+        row = {
+            "noise": NOISE_NAMES[noise],
+            "noisy input": f"{part['final.input_psnr'].mean():.2f}",
+            "clean targets": _cell(stats["clean"], "final.test_psnr"),
+            "noisy targets": _cell(stats["noisy"], "final.test_psnr"),
+            "gap (noisy - clean)": gap,
+        }
+        if has_photos:
+            row["photos, clean"] = _cell(stats["clean"], "final.photos_psnr")
+            row["photos, noisy"] = _cell(stats["noisy"], "final.photos_psnr")
+        row["n"] = int(min(len(by_target["clean"]), len(by_target["noisy"])))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    reference = []
+    for (noise, data), (clean, noisy) in PUBLISHED.items():
+        label = f"{NOISE_NAMES[noise]}: Noise2Noise on {data} (published)"
+        table.loc[label] = {**{c: "—" for c in table.columns}, "noise": label,
+                            "clean targets": f"{clean:.2f}", "noisy targets": f"{noisy:.2f}",
+                            "gap (noisy - clean)": f"{noisy - clean:+.2f}"}
+        reference.append(label)
+    table.index = [str(i) for i in table.index]
+    return Table(
+        "psnr_by_noise", table,
+        f"Test PSNR (dB, mean ± sd over n seeds) of the U-Net trained with L2 on clean or on "
+        f"independently noisy targets, on {caption_data} test images (the clean images are "
+        "the dataset's own), validation noise at the fixed level; the gap is per seed, "
+        "noisy minus clean. Published rows: Noise2Noise's full U-Net trained on ImageNet "
+        "crops and tested on Kodak / BSD300, other data than ours.",
+        best={}, reference_rows=frozenset(reference),
+    )
+
+
+def _paired_gap(clean: pd.DataFrame, noisy: pd.DataFrame, metric: str) -> str:
+    """Mean ± sd of (noisy - clean) over seeds present in both (same repeat index)."""
+    paired = clean.set_index("config.repeat")[metric].to_frame("clean").join(
+        noisy.set_index("config.repeat")[metric].to_frame("noisy"), how="inner")
+    if paired.empty:
+        return "—"
+    diff = (paired["noisy"] - paired["clean"]).to_frame("gap")
+    stats = mean_sd(diff, [], ["gap"])
+    text = mean_sd_columns(stats, {"gap": "g"})["g"].iloc[0]
+    return text if text.startswith("-") else f"+{text}"
+
+
+def impulse_table(frame: pd.DataFrame, caption_data: str) -> Table | None:
+    part = frame[frame["noise"] == "impulse"]
+    if part.empty:
+        return None
+    metrics = ["final.test_psnr"] + (["final.photos_psnr"] if part.get("final.photos_psnr") is not None
+                                     and part["final.photos_psnr"].notna().any() else [])
+    stats = mean_sd(part, ["target", "loss"], metrics)
+    order = {loss: i for i, loss in enumerate(IMPULSE_LOSSES)}
+    stats = stats.sort_values(["target", "loss"], key=lambda s: s.map(order) if s.name == "loss" else s)
+    shown = mean_sd_columns(stats, {"final.test_psnr": "test PSNR (dB)",
+                                    "final.photos_psnr": "photos PSNR (dB)"})
+    shown.index = [f"{t}/{loss}" for t, loss in zip(stats["target"], stats["loss"], strict=True)]
+    return Table(
+        "impulse_losses", shown,
+        f"Random-valued impulse noise (p 0.5) on {caption_data}: test PSNR by target and "
+        "training loss (mean ± sd over n seeds). The noise has neither zero mean nor zero "
+        "median, so with noisy targets L2 learns a mean pulled towards grey; annealed L0 "
+        "(Noise2Noise's) seeks the mode.",
+        best={"test PSNR (dB)": "max"},
+    )
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def psnr_curves(records: list[dict[str, Any]], caption_data: str) -> list[Plot]:
+    history = history_frame([r for r in records if r.get("status") == "completed"])
+    if history.empty or "test_psnr" not in history.columns:
+        return []
+    history["noise"] = history["config.task.noise"].fillna("gaussian")
+    history["run"] = history["config.task.target"].fillna("noisy") + " targets, " + \
+        history["config.loss"]
+    plots = []
+    for noise in [n for n in NOISE_NAMES if n in set(history["noise"])]:
+        part = history[history["noise"] == noise]
+        plots.append(Plot(
+            f"psnr_vs_epoch_{noise}",
+            line_with_bands(part, "epoch", "test_psnr", hue="run", xlabel="epoch",
+                            ylabel="test PSNR (dB)", title=f"{NOISE_NAMES[noise]}, {caption_data}"),
+            f"Test PSNR against training epoch with {NOISE_NAMES[noise]} noise, clean vs "
+            "noisy targets (mean ± sd over seeds).",
+        ))
+    return plots
+
+
+def _decode_strip(text: str):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
+    """Per noise model (seed 0, L2): clean, noisy input, clean-target output, noisy-target
+    output, from the strips each record keeps."""
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        config = record["config"]
+        if (record.get("status") == "completed" and record.get("samples_png")
+                and config.get("loss") == "l2" and config.get("repeat", 0) == 0):
+            noise = config.get("task.noise", "gaussian")
+            chosen[(noise, config.get("task.target", "noisy"))] = record
+    noises = [n for n in NOISE_NAMES if (n, "clean") in chosen and (n, "noisy") in chosen]
+    if not noises:
+        return None
+    fig, axes = new_figure((8.0, 1.9 * len(noises)))
+    fig.delaxes(axes)
+    with report_style():
+        grid = fig.subplots(len(noises), 1, squeeze=False)
+        for row, noise in enumerate(noises):
+            clean_run = _decode_strip(chosen[(noise, "clean")]["samples_png"])
+            noisy_run = _decode_strip(chosen[(noise, "noisy")]["samples_png"])
+            third = clean_run.shape[0] // 3
+            import numpy as np
+
+            stacked = np.concatenate(
+                [clean_run[:third], clean_run[third:2 * third], clean_run[2 * third:],
+                 noisy_run[2 * third:]], axis=0)
+            ax = grid[row][0]
+            ax.imshow(stacked, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([third * (i + 0.5) for i in range(4)],
+                          ["clean", "noisy input", "clean-target out", "noisy-target out"],
+                          fontsize=7)
+            ax.set_title(NOISE_NAMES[noise], fontsize=8)
+            ax.grid(False)
+    return Plot("samples", fig, "Test images (columns): clean, noisy input, and the outputs "
+                "of the U-Nets trained on clean and on noisy targets (seed 0, L2).")
+
+
+def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
+    frame = _frame(records)
+    caption_data = data_caption(records)
+    if "JPEG" in caption_data:
+        caption_data += ", used as the clean images"
+    outputs: list[Any] = [psnr_table(frame, caption_data)]
+    impulse = impulse_table(frame, caption_data)
+    if impulse is not None:
+        outputs.append(impulse)
+    outputs += psnr_curves(records, data_caption(records))
+    grid = sample_grid(records)
+    if grid is not None:
+        outputs.append(grid)
+    return outputs
+
+
+STUDY = register_study(Study(
+    name="denoising",
+    description="Noise2Noise: denoisers trained on noisy vs clean targets (Gaussian, Poisson, "
+                "Bernoulli, impulse noise; L2, L1, annealed L0)",
+    profiles=PROFILES,
+    summary=summary,
+))

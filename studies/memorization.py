@@ -1,0 +1,323 @@
+"""Zhang et al., "Understanding deep learning requires rethinking generalization" (ICLR 2017):
+do networks fit random labels and random pixels, and how much slower?
+
+The write-up reviews the paper's randomization tests: networks fit random labels and
+random pixels to 100% training accuracy; explicit regularizers (weight decay, data
+augmentation) do not explain generalization; training time grows only by a constant
+factor with label noise. This study re-runs them: true labels, partially and fully random
+labels, shuffled pixels, random pixels and Gaussian inputs, with the paper's small models,
+preprocessing (28x28 crops, per-image standardization) and recipe (SGD momentum 0.9, lr
+x0.95 per epoch, batch 128); the true training accuracy is measured by an evaluation
+pass over the (corrupted) training split, and a trial stops once it has fitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.report import (
+    Plot,
+    Table,
+    completed,
+    data_caption,
+    history_frame,
+    line_with_bands,
+    mean_sd,
+    mean_sd_columns,
+    records_frame,
+)
+from harness.space import LABEL_KEY, variants
+from harness.study import Profile, Stage, Study, register_study
+
+# Table 1 of the paper: train / test accuracy (%) on canonical CIFAR-10.
+PUBLISHED_TABLE1 = {
+    ("inception-small", "crop + wd"): (100.0, 89.05),
+    ("inception-small", "crop"): (100.0, 89.31),
+    ("inception-small", "wd"): (100.0, 86.03),
+    ("inception-small", "none"): (100.0, 85.75),
+    ("inception-small", "random labels"): (100.0, 9.78),
+    ("inception-small (no BN)", "wd"): (100.0, 83.00),
+    ("inception-small (no BN)", "none"): (100.0, 82.00),
+    ("inception-small (no BN)", "random labels"): (100.0, 10.12),
+    ("alexnet-small", "crop + wd"): (99.90, 81.22),
+    ("alexnet-small", "crop"): (99.82, 79.66),
+    ("alexnet-small", "wd"): (100.0, 77.36),
+    ("alexnet-small", "none"): (100.0, 76.07),
+    ("alexnet-small", "random labels"): (99.82, 9.86),
+    ("mlp 3x512", "wd"): (100.0, 53.35),
+    ("mlp 3x512", "none"): (100.0, 52.39),
+    ("mlp 3x512", "random labels"): (100.0, 10.48),
+    ("mlp 1x512", "wd"): (99.80, 50.39),
+    ("mlp 1x512", "none"): (100.0, 50.51),
+    ("mlp 1x512", "random labels"): (99.34, 10.61),
+}
+# The paper's models, as our registry builds them, and its per-model learning rates.
+MODELS = {
+    "inception-small": ({"model": "inception-small"}, 0.1),
+    "inception-small (no BN)": ({"model": "inception-small", "model.batchnorm": False}, 0.1),
+    "alexnet-small": ({"model": "alexnet-small"}, 0.01),
+    "mlp 3x512": ({"model": "mlp", "model.hidden": "512,512,512"}, 0.01),
+    "mlp 1x512": ({"model": "mlp", "model.hidden": "512"}, 0.01),
+}
+CONV_MODELS = ("inception-small", "inception-small (no BN)", "alexnet-small")
+WEIGHT_DECAY = 5e-4  # the regularized rows; the paper does not state its coefficient
+CORRUPTIONS = ("true labels", "random labels", "shuffled pixels", "random pixels", "gaussian")
+LABEL_LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def model_variant(name: str, **extra: Any) -> dict[str, Any]:
+    config, lr = MODELS[name]
+    return {"model_name": name, **config, "lr": lr, **extra}
+
+
+def corruption_keys(corruption: str) -> dict[str, Any]:
+    return {
+        "true labels": {},
+        "random labels": {"label_noise": 1.0},
+        "shuffled pixels": {"input_corruption": "shuffled-pixels"},
+        "random pixels": {"input_corruption": "random-pixels"},
+        "gaussian": {"input_corruption": "gaussian"},
+    }[corruption]
+
+
+def table1_variants(models: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Table 1's rows for each model: regularizer settings and random labels."""
+    out = []
+    for name in models:
+        settings = ["crop + wd", "crop", "wd", "none"] if name in CONV_MODELS else ["wd", "none"]
+        if name == "inception-small (no BN)":
+            settings = ["wd", "none"]
+        for setting in [*settings, "random labels"]:
+            keys: dict[str, Any] = {"weight_decay": WEIGHT_DECAY if "wd" in setting else 0.0}
+            if "crop" in setting:
+                keys["random_crop"] = True
+            if setting == "random labels":
+                keys["label_noise"] = 1.0
+            out.append({LABEL_KEY: f"{name} | {setting}", **model_variant(name), **keys})
+    return out
+
+
+def corruption_variants(models: tuple[str, ...], corruptions: tuple[str, ...],
+                        levels: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Figure 1: the input/label corruptions (a), and the label-corruption sweep (b, c)."""
+    out = []
+    for name in models:
+        for corruption in corruptions:
+            if corruption in ("true labels", "random labels"):
+                continue  # the sweep's p = 0 and p = 1
+            out.append({LABEL_KEY: f"{name} | {corruption}", **model_variant(name),
+                        **corruption_keys(corruption)})
+        for level in levels:
+            out.append({LABEL_KEY: f"{name} | label noise {level:g}", **model_variant(name),
+                        "label_noise": level})
+    return out
+
+
+def _without_model_name(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The display name travels in the label; the config keys are what the trial runs.
+    return [{k: v for k, v in item.items() if k != "model_name"} for item in items]
+
+
+# The paper's appendix: SGD momentum 0.9, lr x0.95 per epoch, batch 128, no weight decay,
+# dropout or augmentation in the randomization tests; 28x28 centre crops and per-image
+# standardization; trials stop once they fit their training labels.
+RECIPE = {"optimizer": "sgd", "momentum": 0.9, "batch_size": 128, "schedule": "exponential",
+          "lr_decay": 0.95, "weight_decay": 0.0, "crop_size": 28, "normalization": "per-image",
+          "task.stop_at_train_acc": 1.0}
+SMOKE_COMMON = {**RECIPE, "dataset": "digits", "crop_size": 0, "epochs": 120, "lr": 0.05,
+                "batch_size": 64, "lr_decay": 0.99}
+# On a 2-core CPU the mini profile decays the lr by x0.97 per epoch, not the paper's x0.95:
+# measured here (MLP 1x512, random labels, all 50k images), x0.95 stalls at 97.6% true
+# training accuracy by epoch 74 (the lr is down to 2%), while x0.97 passes 99.5% by epoch
+# 68. The paper profile keeps x0.95.
+MINI_COMMON = {**RECIPE, "dataset": "cifar10", "test_limit": 2000, "lr_decay": 0.97}
+PAPER_COMMON = {**RECIPE, "dataset": "cifar10", "epochs": 200}
+
+
+def _stage(name: str, common: dict[str, Any], items: list[dict[str, Any]], repeats: int,
+           gpus: float = 0.0, **keys: Any) -> Stage:
+    return Stage(name, {**common, **keys, "variant": variants(*_without_model_name(items))},
+                 repeats=repeats, gpus_per_trial=gpus)
+
+
+def _smoke() -> tuple[Stage, ...]:
+    mlp = ("mlp 1x512",)
+    overrides = {"lr": 0.05}
+    table = [{**v, **overrides} for v in table1_variants(mlp)]
+    sweep = [{**v, **overrides} for v in corruption_variants(mlp, CORRUPTIONS, (0.0, 0.5, 1.0))]
+    return (_stage("table1", SMOKE_COMMON, table, repeats=1),
+            _stage("corruptions", SMOKE_COMMON, sweep, repeats=1))
+
+
+def _mini() -> tuple[Stage, ...]:
+    mlp = ("mlp 1x512",)
+    # All 50,000 training images: Table 1's MLP 1x512 rows (true and random labels, and
+    # weight decay), 2 seeds. Then Figure 1 on a 10,000-image subset.
+    return (
+        _stage("table1", MINI_COMMON, table1_variants(mlp), repeats=2, epochs=80),
+        _stage("corruptions", MINI_COMMON, corruption_variants(mlp, CORRUPTIONS, LABEL_LEVELS),
+               repeats=2, epochs=80, train_limit=10000),
+    )
+
+
+def _paper() -> tuple[Stage, ...]:
+    everything = tuple(MODELS)
+    figure_models = ("inception-small", "alexnet-small", "mlp 1x512")
+    return (
+        _stage("table1", PAPER_COMMON, table1_variants(everything), repeats=2, gpus=0.25),
+        _stage("corruptions", PAPER_COMMON,
+               corruption_variants(figure_models, CORRUPTIONS, LABEL_LEVELS), repeats=2,
+               gpus=0.25),
+    )
+
+
+PROFILES = {
+    "smoke": Profile("smoke", "digits (embedded), MLP 1x512, true/random labels and pixels, "
+                     "label-noise sweep, minutes on a CPU", _smoke()),
+    "mini": Profile("mini", "CIFAR-10 (JPEG copy): MLP 1x512 on all 50k images (Table 1 rows, "
+                    "2 seeds) and Figure 1 on a 10k subset, CPU, under 75 minutes", _mini(),
+                    needs_cifar=True),
+    "paper": Profile("paper", "CIFAR-10, all four models of the paper: Table 1 and Figure 1 "
+                     "in full, 2 seeds, trials sharing one GPU", _paper(), needs_cifar=True),
+}
+
+
+# ---------------------------------------------------------------------------- frames
+
+
+def _split_label(frame: pd.DataFrame) -> pd.DataFrame:
+    parts = frame["label"].str.split(" | ", n=1, regex=False)
+    frame = frame.copy()
+    frame["model"] = parts.str[0]
+    frame["setting"] = parts.str[1]
+    return frame
+
+
+def finished_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = completed(records_frame(records))
+    return _split_label(frame) if len(frame) else frame
+
+
+def table1(frame: pd.DataFrame, caption_data: str) -> Table:
+    rows = frame[frame["stage"] == "table1"].copy()
+    rows["train (%)"] = rows["final.true_train_acc"] * 100
+    rows["test (%)"] = rows["final.test_acc"] * 100
+    stats = mean_sd(rows, ["model", "setting"], ["train (%)", "test (%)"])
+    shown = mean_sd_columns(stats, {"train (%)": "train (%)", "test (%)": "test (%)"})
+    order = {name: i for i, name in enumerate(MODELS)}
+    shown["published train / test (%)"] = [
+        "{:.2f} / {:.2f}".format(*PUBLISHED_TABLE1[(m, s)]) if (m, s) in PUBLISHED_TABLE1 else "—"
+        for m, s in zip(shown["model"], shown["setting"], strict=True)
+    ]
+    shown = shown.sort_values(["model", "setting"], key=lambda s: s.map(order) if s.name == "model" else s)
+    shown.index = [f"{m} | {s}" for m, s in zip(shown["model"], shown["setting"], strict=True)]
+    return Table(
+        "table1", shown,
+        f"Train (an evaluation pass over the training split) and test accuracy (%) on "
+        f"{caption_data}, mean ± sd over n seeds, beside Zhang et al.'s Table 1 (published, "
+        "canonical CIFAR-10). wd: weight decay 5e-4 (the paper does not state its value); "
+        "crop: random 28x28 crops in training (centre crops otherwise).",
+    )
+
+
+def slowdown_table(frame: pd.DataFrame) -> Table | None:
+    """Time to fit (epochs to 100% true training accuracy) per corruption, and as a
+    multiple of the true-label time of the same model (same stage, same seed)."""
+    rows = frame[frame["stage"] == "corruptions"].copy()
+    if rows.empty or "time_to_fit.epoch_100" not in rows.columns:
+        return None
+    rows["epochs to fit"] = rows["time_to_fit.epoch_100"]
+    base = rows[rows["setting"] == "label noise 0"].set_index(["model", "config.repeat"])["epochs to fit"]
+    rows["slowdown"] = [
+        e / base.get((m, r), float("nan")) for m, r, e in
+        zip(rows["model"], rows["config.repeat"], rows["epochs to fit"], strict=True)
+    ]
+    fitted = rows.groupby(["model", "setting"])["status"].apply(
+        lambda s: f"{int((s == 'fitted').sum())}/{len(s)}")
+    stats = mean_sd(rows, ["model", "setting"], ["epochs to fit", "slowdown"])
+    shown = mean_sd_columns(stats, {"epochs to fit": "epochs to fit", "slowdown": "x true labels"})
+    shown["fitted"] = [fitted[(m, s)] for m, s in zip(shown["model"], shown["setting"], strict=True)]
+    shown.index = [f"{m} | {s}" for m, s in zip(shown["model"], shown["setting"], strict=True)]
+    return Table(
+        "slowdown", shown,
+        "Time to fit: epochs until the true training accuracy first reached 100%, mean ± sd "
+        "over the seeds that fitted, and that time as a multiple of the same seed's true-label "
+        "time; 'fitted' counts the seeds that reached 100% within the epoch budget.",
+        best={},
+    )
+
+
+def figure_loss_curves(records: list[dict[str, Any]]) -> Plot | None:
+    """Figure 1a: training loss against steps for each corruption."""
+    history = history_frame([r for r in records if r.get("stage") == "corruptions"])
+    if history.empty:
+        return None
+    history = _split_label(history)
+    keep = history["setting"].isin(["label noise 0", "label noise 1", *CORRUPTIONS])
+    history = history[keep].copy()
+    history["corruption"] = history["setting"].replace(
+        {"label noise 0": "true labels", "label noise 1": "random labels"})
+    steps = {r["trial_id"]: _steps_per_epoch(r) for r in records if r.get("stage") == "corruptions"}
+    history["step"] = history["epoch"] * history["trial_id"].map(steps)
+    model = history["model"].iloc[0]
+    return Plot("fig1a_loss_vs_steps", line_with_bands(
+        history[history["model"] == model], "step", "train_loss", hue="corruption",
+        xlabel="training step", ylabel="average training loss", title=model),
+        "Figure 1a re-measured: training loss against steps for true labels, random labels, "
+        "shuffled pixels, random pixels and Gaussian inputs (mean ± sd over seeds).")
+
+
+def _steps_per_epoch(record: dict[str, Any]) -> float:
+    fit = record.get("time_to_fit") or {}
+    if fit.get("epoch_100"):
+        return fit["step_100"] / fit["epoch_100"]
+    size = record["data"]["train_size"]
+    batch = record["config"]["batch_size"]
+    return -(-size // batch)
+
+
+def figures_vs_noise(frame: pd.DataFrame) -> list[Plot]:
+    """Figure 1b (time to fit) and 1c (test error) against the label-corruption level."""
+    rows = frame[(frame["stage"] == "corruptions") & frame["setting"].str.startswith("label noise")].copy()
+    if rows.empty:
+        return []
+    rows["label corruption"] = rows["config.label_noise"]
+    rows["test error (%)"] = (1 - rows["final.test_acc"]) * 100
+    plots = [Plot("fig1c_test_error_vs_label_noise", line_with_bands(
+        rows, "label corruption", "test error (%)", hue="model",
+        xlabel="label corruption", ylabel="test error (%)"),
+        "Figure 1c re-measured: test error against the fraction of corrupted labels.")]
+    if "time_to_fit.epoch_100" in rows.columns and rows["time_to_fit.epoch_100"].notna().any():
+        rows["epochs to fit"] = rows["time_to_fit.epoch_100"]
+        plots.insert(0, Plot("fig1b_time_to_fit_vs_label_noise", line_with_bands(
+            rows.dropna(subset=["epochs to fit"]), "label corruption", "epochs to fit",
+            hue="model", xlabel="label corruption", ylabel="epochs to 100% train accuracy"),
+            "Figure 1b re-measured: time to fit the training labels against the fraction of "
+            "corrupted labels."))
+    return plots
+
+
+def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
+    frame = finished_frame(records)
+    caption_data = data_caption(records)
+    outputs: list[Any] = []
+    if (frame["stage"] == "table1").any():
+        outputs.append(table1(frame, caption_data))
+    slowdown = slowdown_table(frame)
+    if slowdown is not None:
+        outputs.append(slowdown)
+    curve = figure_loss_curves(records)
+    if curve is not None:
+        outputs.append(curve)
+    outputs += figures_vs_noise(frame)
+    return outputs
+
+
+STUDY = register_study(Study(
+    name="memorization",
+    description="Zhang et al. (ICLR 2017): random labels, random pixels, time to fit, Table 1",
+    profiles=PROFILES,
+    summary=summary,
+))

@@ -1,0 +1,309 @@
+"""`harness run --dry-run`: trial counts as Tune expands them, images per epoch, stages
+built from earlier records, the estimate as a pure function of (plan, throughput tables),
+the tables it prints, and the CLI without Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tiny_study  # noqa: F401 - registers the "tiny" study
+
+from harness import pricing
+from harness.cli import main
+from harness.pricing import (
+    CostPoint,
+    ProfilePlan,
+    Rate,
+    StagePlan,
+    ThroughputTable,
+    Total,
+    Workload,
+    estimate_profile,
+    plan_profile,
+    render_estimate,
+)
+from harness.space import choice, grid
+from harness.study import Profile, Stage, Study, get_study
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+
+def _workload(model: str = "mlp", batch: int = 64) -> Workload:
+    return Workload("classify", model, (("hidden", (32,)),), batch, (1, 8, 8), 10,
+                    (("channels_last", True), ("compile", False), ("precision", "auto"),
+                     ("threads", 1)))
+
+
+def _plan(*stages: StagePlan, macs: dict | None = None) -> ProfilePlan:
+    return ProfilePlan("s", "p", "a test profile", stages, {}, macs or {})
+
+
+# ---------------------------------------------------------------------------- counting
+
+
+def test_tiny_smoke_counts_every_kind_of_stage():
+    study = get_study("tiny")
+    plan = plan_profile(study, study.profile("smoke"))
+    stages = {s.name: s for s in plan.stages}
+    assert stages["sweep"].trials == 2 * 2  # lr grid of 2, repeats 2
+    assert stages["asha"].trials == 2 * 4 and stages["asha"].upper_bound
+    assert stages["asha"].epochs == 4
+    assert stages["fault"].trials == 2  # a variant grid: the fault key is the trainable's own
+    assert stages["optuna"].trials == 3  # num_samples; an optuna choice is no grid
+    assert stages["rerun"].trials == 1 and stages["rerun"].depends_on == ("sweep",)
+    # digits: 1,347 training images, no subset, no tail
+    assert {p.train_images for s in plan.stages for p in s.points} == {1347}
+    for stage in plan.stages:  # the cost points stand for every trial of their stage
+        assert math.isclose(sum(p.weight for p in stage.points), stage.trials)
+
+
+def test_an_override_collapses_a_grid_and_a_grid_under_optuna_is_a_choice():
+    space = {"dataset": "digits", "model": "mlp", "epochs": 1, "lr": grid(0.05, 0.1),
+             "model.hidden": choice((16,), (32,))}
+    study = Study("t", "", {"p": Profile("p", "", (
+        Stage("g", space, repeats=3, num_samples=2),
+        Stage("o", {**space, "lr": 0.1, "batch_size": grid(32, 64)}, searcher="optuna",
+              num_samples=5),
+    ))}, lambda records, profile: [])
+    plan = plan_profile(study, study.profile("p"))
+    assert [s.trials for s in plan.stages] == [2 * 3 * 2, 5]
+    plan = plan_profile(study, study.profile("p"), {"lr": 0.1})
+    assert plan.stages[0].trials == 3 * 2
+    # Every batch size x width of the optuna stage is priced, each for a quarter of its trials.
+    shares = {(p.workload.batch_size, p.workload.options): p.weight for p in plan.stages[1].points}
+    assert len(shares) == 4 and set(shares.values()) == {5 / 4}
+
+
+def test_a_builder_that_cannot_resolve_is_reported_not_guessed():
+    def needs_real_metrics(records):
+        return {"lr": max(r["final"]["loss_at_step_7"] for r in records)}
+
+    study = Study("t", "", {"p": Profile("p", "", (
+        Stage("first", {"dataset": "digits", "model": "mlp", "epochs": 1}),
+        Stage("second", needs_real_metrics),
+    ))}, lambda records, profile: [])
+    second = plan_profile(study, study.profile("p")).stages[1]
+    assert second.trials is None and second.depends_on == ("first",)
+    assert "loss_at_step_7" in second.error
+    estimate = estimate_profile(_plan(second), None, None)
+    assert estimate.unknown_trials
+    assert "not resolved before they run" in render_estimate(estimate)
+
+
+@pytest.fixture(scope="module")
+def imbalance_paper() -> ProfilePlan:
+    study = get_study("imbalance")
+    return plan_profile(study, study.profile("paper"))
+
+
+def test_imbalance_paper_counts_and_long_tail_images(imbalance_paper):
+    stages = {s.name: s for s in imbalance_paper.stages}
+    # Cao et al.'s IF 100 long tail of CIFAR-10: 5000, 2997, ..., 50 = 12,406 images.
+    assert {p.train_images for p in stages["cb-sweep"].points} == {12406}
+    main_stage = stages["main"]
+    assert main_stage.depends_on == ("cb-sweep",)
+    # 5 fixed losses + the best of each of 3 class-balanced heads, 6 factors, 3 seeds.
+    assert main_stage.trials == 8 * 6 * 3
+    images = sorted({p.train_images for p in main_stage.points})
+    assert images[0] < 12406 < images[-1] == 50000  # IF 200 ... IF 1 (the whole set)
+    assert all(p.test_images == 10000 and p.epochs == 200 for p in main_stage.points)
+
+
+def test_cnn_search_reseed_is_top_k_times_seeds_from_both_searches():
+    import studies.cnn_search as cnn
+
+    study = get_study("cnn_search")
+    plan = plan_profile(study, study.profile("mini"))
+    stages = {s.name: s for s in plan.stages}
+    reseed = stages["top5-reseed"]
+    assert reseed.trials == cnn.TOP_K * cnn.RESEED_REPEATS
+    assert set(reseed.depends_on) == set(cnn.SEARCH_STAGES)
+    assert stages["search-seed-convnet"].upper_bound
+    # The seed-convnet search has hundreds of distinct nets: a seeded sample prices it.
+    kept, distinct = stages["search-seed-convnet"].sampled
+    assert kept <= pricing.MAX_POINTS < distinct
+    assert {p.train_images for s in plan.stages for p in s.points} == {5000}  # train_limit
+
+
+# ---------------------------------------------------------------------------- the estimate
+
+
+def test_the_estimate_is_arithmetic_on_the_plan_and_the_tables():
+    fast, slow = _workload("mlp", 64), _workload("mlp", 128)
+    stage = StagePlan("a", 4, 2, points=(
+        CostPoint(fast, 3.0, epochs=2, train_images=1000, test_images=300),
+        CostPoint(slow, 1.0, epochs=2, train_images=1000, test_images=300, train_fraction=0.5),
+    ))
+    asha = StagePlan("b", 2, 5, scheduler="asha", points=(
+        CostPoint(fast, 2.0, epochs=5, train_images=1000, test_images=300),))
+    cpu = ThroughputTable("cpu", "cpu", {fast: Rate(100.0), slow: Rate(50.0)}, cpus=1)
+    gpu = ThroughputTable("cuda", "Card", {fast: Rate(10000.0), slow: Rate(5000.0)})
+    estimate = estimate_profile(_plan(stage, asha), cpu, gpu)
+    a, b = estimate.stages
+    # 3 trials x 2 epochs x (1000 + 300 / 3) / 100 + 1 x 2 x (500 + 100) / 50
+    assert a.seconds == pytest.approx(3 * 2 * 1100 / 100 + 2 * 600 / 50)
+    assert a.gpu_hours == pytest.approx((3 * 2 * 1100 / 10000 + 2 * 600 / 5000) / 3600)
+    assert b.upper_bound and b.seconds == pytest.approx(2 * 5 * 1100 / 100)
+    assert estimate.seconds == Total(a.seconds + b.seconds, True)
+    assert a.images == (1000, 1000) and not a.scaled
+    # A CPU with 2 cores runs 2 one-CPU trials at once.
+    two = estimate_profile(_plan(stage), ThroughputTable("cpu", "cpu", cpu.rates, cpus=2), None)
+    assert two.stages[0].seconds == pytest.approx(a.seconds / 2)
+    assert two.gpu_hours == Total(None, False)
+
+
+def test_unmeasured_workloads_scale_by_macs_but_never_past_the_fastest():
+    measured, big, small = _workload("mlp", 64), _workload("resnet32", 64), _workload("x", 64)
+    table = ThroughputTable("cuda", "Card", {measured: Rate(1000.0, macs_per_image=2_000_000)})
+    assert table.rate(measured, None) == (1000.0, False)
+    assert table.rate(big, 8_000_000) == (250.0, True)  # 4x the MACs: a quarter the speed
+    assert table.rate(small, 1_000) == (1000.0, True)  # overhead-bound: clamped
+    assert table.rate(big, None) is None
+    stage = StagePlan("s", 1, 1, points=(CostPoint(big, 1.0, 1, 1000, 0),))
+    estimate = estimate_profile(_plan(stage, macs={big: 8_000_000}), table, table)
+    assert estimate.stages[0].scaled and estimate.stages[0].seconds == pytest.approx(4.0)
+    assert "~4 s" in render_estimate(estimate)
+
+
+def test_unpriced_stages_make_the_total_a_lower_bound():
+    w = _workload()
+    priced = StagePlan("priced", 1, 1, points=(CostPoint(w, 1.0, 1, 100, 0),))
+    unknown = StagePlan("unknown", None, 0, depends_on=("priced",), error="KeyError: 'x'")
+    checks = StagePlan("claims", 8, 1, trial_kind="check")
+    table = ThroughputTable("cpu", "cpu", {w: Rate(100.0)})
+    estimate = estimate_profile(_plan(priced, unknown, checks), table, None)
+    assert estimate.seconds == Total(1.0, False)  # check trials do not count; unknown does
+    text = render_estimate(estimate)
+    assert "**9 + ?**" in text and "≥ 1 s" in text and "check trials: not priced" in text
+
+
+def test_the_table_names_stages_counts_bounds_and_the_gpu():
+    w = _workload()
+    stage = StagePlan("search", 40, 20, scheduler="asha", points=(CostPoint(w, 40.0, 20, 50000, 10000),),
+                      sampled=(12, 481), depends_on=())
+    gpu = ThroughputTable("cuda", "NVIDIA H200", {w: Rate(50000.0)})
+    text = render_estimate(estimate_profile(_plan(stage), None, gpu))
+    lines = text.splitlines()
+    assert "est. GPU-h, NVIDIA H200" in lines[2]
+    row = next(line for line in lines if line.startswith("| search |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["search", "40", "≤ 20", "50,000"]
+    # 40 x 20 x (50000 + 10000 / 3) / 50000 s
+    assert cells[5] == pricing.human_hours(40 * 20 * (50000 + 10000 / 3) / 50000 / 3600)
+    assert "sample of 12 of 481" in cells[6]
+
+
+# ---------------------------------------------------------------------------- throughput
+
+
+def test_a_gpu_table_round_trips_and_the_newest_card_file_wins(tmp_path):
+    w = _workload("resnet32", 128)
+    older = ThroughputTable("cuda", "NVIDIA H100", {w: Rate(9000.0, 70_000_000)}, date="2026-10-01")
+    newer = ThroughputTable("cuda", "NVIDIA H200", {w: Rate(12000.0, 70_000_000)}, date="2026-12-01",
+                            sharing={"model": "resnet32", "speedup": {"1": 1.0, "4": 2.5}})
+    cpu = ThroughputTable("cpu", "a CPU", {w: Rate(10.0)}, date="2027-01-01")
+    for name, table in (("h100-a", older), ("h200-b", newer), ("cpu-c", cpu)):
+        folder = tmp_path / "gpu" / name
+        folder.mkdir(parents=True)
+        (folder / "throughput.json").write_text(json.dumps(pricing.table_json(table)))
+    found = pricing.find_gpu_table(tmp_path)
+    assert found == tmp_path / "gpu" / "h200-b" / "throughput.json"  # newest CUDA file
+    loaded = pricing.load_table(found)
+    assert loaded.device_name == "NVIDIA H200" and loaded.rates[w].images_per_second == 12000.0
+    assert loaded.rates[w].macs_per_image == 70_000_000 and loaded.sharing["speedup"]["4"] == 2.5
+    text = pricing.render_assumptions(None, loaded, [])
+    assert "2.5x faster in aggregate at 4 per card" in text
+
+
+def test_timing_uses_the_engine_and_the_cache_spares_a_second_timing(tmp_path):
+    study = get_study("tiny")
+    plan = plan_profile(study, study.profile("quick"))
+    cache = tmp_path / "cache.json"
+    first = pricing.measure([plan], budget_s=60, cache=cache)
+    (workload,) = plan.examples
+    assert first.rates[workload].origin == "timed" and first.rates[workload].images_per_second > 0
+    again = pricing.measure([plan], budget_s=0, cache=cache)  # no time to time: cache only
+    assert again.rates[workload].origin == "cache"
+    assert again.rates[workload].images_per_second == pytest.approx(
+        first.rates[workload].images_per_second, rel=1e-3)
+    estimate = estimate_profile(plan, again, None)
+    assert estimate.stages[0].seconds > 0
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env.update(HARNESS_STUDIES="tiny_study", PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]),
+               HARNESS_RUNS=str(tmp_path / "runs"), HARNESS_RESULTS=str(tmp_path / "results"),
+               **extra)
+    return env
+
+
+def test_dry_run_prints_the_table_without_ray_or_mlflow(tmp_path):
+    w = Workload("classify", "mlp", (("hidden", (32,)),), 64, (1, 8, 8), 10,
+                 (("channels_last", True), ("compile", False), ("precision", "auto"),
+                  ("threads", 1)))
+    folder = tmp_path / "results" / "gpu" / "card-2026-12-01"
+    folder.mkdir(parents=True)
+    (folder / "throughput.json").write_text(json.dumps(pricing.table_json(
+        ThroughputTable("cuda", "Test Card", {w: Rate(1e5, 5000)}, date="2026-12-01"))))
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ray", "mlflow", "optuna"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
+sys.meta_path.insert(0, Block())
+import harness.cli
+sys.exit(harness.cli.main(["run", "tiny", "--profile", "smoke", "--dry-run"]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, env=_env(tmp_path, HARNESS_DRY_RUN_BUDGET="20"),
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "| stage | trials | epochs |" in out and "est. GPU-h, Test Card" in out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| ---")}
+    assert set(rows) >= {"sweep", "asha", "fault", "optuna", "rerun", "**total**"}
+    assert "≤ 4" in rows["asha"] and "built from sweep" in rows["rerun"]
+    assert "**18**" in rows["**total**"]
+    assert "timed" in result.stderr  # the workloads were timed here
+    assert list((tmp_path / "runs" / "pricing").glob("throughput-*.json"))  # and cached
+
+
+def test_all_studies_prints_every_study_that_has_the_profile(tmp_path, capsys, monkeypatch):
+    from harness.study import STUDIES
+
+    for key, value in _env(tmp_path, HARNESS_DRY_RUN_BUDGET="0").items():
+        monkeypatch.setenv(key, value)
+    # A study whose profile does not validate is listed, not allowed to stop the others.
+    broken = Study("broken", "", {"quick": Profile("quick", "", (
+        Stage("only", {"dataset": "digits", "model": "mlp", "no_such_key": 1}),))},
+        lambda records, profile: [])
+    monkeypatch.setitem(STUDIES._entries, "broken", broken)
+    assert main(["run", "--all-studies", "--profile", "quick", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny / quick" in out and "| **total** | **2** |" in out
+    assert "- Skipped: cnn_search has no profile 'quick'." in out
+    assert "- Skipped: broken: its quick profile does not validate:" in out
+    assert "no_such_key" in out
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["run", "--profile", "smoke"], "needs a study name"),
+    (["run", "tiny", "--all-studies", "--profile", "smoke", "--dry-run"], "no study name"),
+    (["run", "--all-studies", "--profile", "smoke"], "goes with --dry-run"),
+])
+def test_run_without_a_study_or_with_both_says_so(args, fragment, capsys):
+    assert main(args) == 2
+    assert fragment in capsys.readouterr().err
