@@ -149,17 +149,19 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
         if has_photos:
             row["photos, clean"] = _cell(stats["clean"], "final.photos_psnr")
             row["photos, noisy"] = _cell(stats["noisy"], "final.photos_psnr")
-        row["n"] = int(min(len(by_target["clean"]), len(by_target["noisy"])))
+        row["n"] = str(min(len(by_target["clean"]), len(by_target["noisy"])))
         rows.append(row)
-    table = pd.DataFrame(rows)
+    columns = list(rows[0]) if rows else ["noise", "clean targets", "noisy targets",
+                                          "gap (noisy - clean)"]
     reference = []
     for (noise, data), (clean, noisy) in PUBLISHED.items():
         label = f"{NOISE_NAMES[noise]}: Noise2Noise on {data} (published)"
-        table.loc[label] = {**{c: "—" for c in table.columns}, "noise": label,
-                            "clean targets": f"{clean:.2f}", "noisy targets": f"{noisy:.2f}",
-                            "gap (noisy - clean)": f"{noisy - clean:+.2f}"}
+        rows.append({**{c: "—" for c in columns}, "noise": label,
+                     "clean targets": f"{clean:.2f}", "noisy targets": f"{noisy:.2f}",
+                     "gap (noisy - clean)": f"{noisy - clean:+.2f}"})
         reference.append(label)
-    table.index = [str(i) for i in table.index]
+    table = pd.DataFrame(rows, columns=columns)
+    table.index = [row["noise"] for row in rows]
     return Table(
         "psnr_by_noise", table,
         f"Test PSNR (dB, mean ± sd over n seeds) of the U-Net trained with L2 on clean or on "
@@ -236,8 +238,8 @@ def _decode_strip(text: str):
 
 
 def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
-    """Per noise model (seed 0, L2): clean, noisy input, clean-target output, noisy-target
-    output, from the strips each record keeps."""
+    """Rows: noise models; columns: clean, noisy input, the clean-target output and the
+    noisy-target output (seed 0, L2), from the strips each record keeps."""
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for record in records:
         config = record["config"]
@@ -248,29 +250,31 @@ def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
     noises = [n for n in NOISE_NAMES if (n, "clean") in chosen and (n, "noisy") in chosen]
     if not noises:
         return None
-    fig, axes = new_figure((8.0, 1.9 * len(noises)))
+    columns = ("clean", "noisy input", "clean-target output", "noisy-target output")
+    first = _decode_strip(chosen[(noises[0], "clean")]["samples_png"])
+    aspect = first.shape[1] / (first.shape[0] / 3)  # one row of the strip: width / height
+    fig, axes = new_figure((min(12.0, 1.6 * aspect * 4), 0.6 + 1.7 * len(noises)))
     fig.delaxes(axes)
     with report_style():
-        grid = fig.subplots(len(noises), 1, squeeze=False)
+        grid = fig.subplots(len(noises), 4, squeeze=False)
         for row, noise in enumerate(noises):
             clean_run = _decode_strip(chosen[(noise, "clean")]["samples_png"])
             noisy_run = _decode_strip(chosen[(noise, "noisy")]["samples_png"])
             third = clean_run.shape[0] // 3
-            import numpy as np
-
-            stacked = np.concatenate(
-                [clean_run[:third], clean_run[third:2 * third], clean_run[2 * third:],
-                 noisy_run[2 * third:]], axis=0)
-            ax = grid[row][0]
-            ax.imshow(stacked, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([third * (i + 0.5) for i in range(4)],
-                          ["clean", "noisy input", "clean-target out", "noisy-target out"],
-                          fontsize=7)
-            ax.set_title(NOISE_NAMES[noise], fontsize=8)
-            ax.grid(False)
-    return Plot("samples", fig, "Test images (columns): clean, noisy input, and the outputs "
-                "of the U-Nets trained on clean and on noisy targets (seed 0, L2).")
+            panels = (clean_run[:third], clean_run[third:2 * third], clean_run[2 * third:],
+                      noisy_run[2 * third:])
+            for col, panel in enumerate(panels):
+                ax = grid[row][col]
+                ax.imshow(panel, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                if row == 0:
+                    ax.set_title(columns[col], fontsize=8)
+                if col == 0:
+                    ax.set_ylabel(NOISE_NAMES[noise], fontsize=8)
+    return Plot("samples", fig, "Test images, one row per noise model: clean, noisy input, and "
+                "the outputs of the U-Nets trained with L2 on clean and on noisy targets (seed 0).")
 
 
 def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:

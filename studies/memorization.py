@@ -207,10 +207,13 @@ def table1(frame: pd.DataFrame, caption_data: str) -> Table:
     stats = mean_sd(rows, ["model", "setting"], ["train (%)", "test (%)"])
     shown = mean_sd_columns(stats, {"train (%)": "train (%)", "test (%)": "test (%)"})
     order = {name: i for i, name in enumerate(MODELS)}
-    shown["published train / test (%)"] = [
-        "{:.2f} / {:.2f}".format(*PUBLISHED_TABLE1[(m, s)]) if (m, s) in PUBLISHED_TABLE1 else "—"
-        for m, s in zip(shown["model"], shown["setting"], strict=True)
-    ]
+    # Published figures are CIFAR-10 numbers: set them beside CIFAR-10 runs only.
+    if (rows["config.dataset"] == "cifar10").any():
+        shown["published train / test (%)"] = [
+            "{:.2f} / {:.2f}".format(*PUBLISHED_TABLE1[(m, s)])
+            if (m, s) in PUBLISHED_TABLE1 else "—"
+            for m, s in zip(shown["model"], shown["setting"], strict=True)
+        ]
     shown = shown.sort_values(["model", "setting"], key=lambda s: s.map(order) if s.name == "model" else s)
     shown.index = [f"{m} | {s}" for m, s in zip(shown["model"], shown["setting"], strict=True)]
     return Table(
@@ -222,7 +225,7 @@ def table1(frame: pd.DataFrame, caption_data: str) -> Table:
     )
 
 
-def slowdown_table(frame: pd.DataFrame) -> Table | None:
+def slowdown_table(frame: pd.DataFrame, caption_data: str) -> Table | None:
     """Time to fit (epochs to 100% true training accuracy) per corruption, and as a
     multiple of the true-label time of the same model (same stage, same seed)."""
     rows = frame[frame["stage"] == "corruptions"].copy()
@@ -242,9 +245,10 @@ def slowdown_table(frame: pd.DataFrame) -> Table | None:
     shown.index = [f"{m} | {s}" for m, s in zip(shown["model"], shown["setting"], strict=True)]
     return Table(
         "slowdown", shown,
-        "Time to fit: epochs until the true training accuracy first reached 100%, mean ± sd "
-        "over the seeds that fitted, and that time as a multiple of the same seed's true-label "
-        "time; 'fitted' counts the seeds that reached 100% within the epoch budget.",
+        f"Time to fit on {caption_data}: epochs until the true training accuracy first "
+        "reached 100%, mean ± sd over the seeds that fitted, and that time as a multiple of "
+        "the same seed's true-label time; 'fitted' counts the seeds that reached 100% "
+        "within the epoch budget.",
         best={},
     )
 
@@ -305,7 +309,7 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     outputs: list[Any] = []
     if (frame["stage"] == "table1").any():
         outputs.append(table1(frame, caption_data))
-    slowdown = slowdown_table(frame)
+    slowdown = slowdown_table(frame, caption_data)
     if slowdown is not None:
         outputs.append(slowdown)
     curve = figure_loss_curves(records)

@@ -118,10 +118,11 @@ def _check_imbalance(out: Path) -> None:
 
 
 def _check_denoising(out: Path) -> None:
-    table = pd.read_csv(out / "psnr_by_noise.csv")
+    table = pd.read_csv(out / "psnr_by_noise.csv", dtype=str)
     ours = table[~table["noise"].str.contains("published")]
     assert set(ours["noise"]) == {"Gaussian (sigma 25)", "impulse (p 0.5)"}
     assert ours["gap (noisy - clean)"].str.match(r"^[+-]\d").all()
+    assert (ours["clean targets"].astype(float) > 0).all()
     assert table["noise"].str.contains("Noise2Noise on Kodak").any()
     impulse = pd.read_csv(out / "impulse_losses.csv")
     assert set(impulse["loss"]) == {"l2", "l1", "l0"}
@@ -129,12 +130,12 @@ def _check_denoising(out: Path) -> None:
 
 
 def _check_memorization(out: Path) -> None:
-    table = pd.read_csv(out / "table1.csv")
+    table = pd.read_csv(out / "table1.csv", dtype=str)
     random = table[(table["model"] == "mlp 1x512") & (table["setting"] == "random labels")]
     # The smoke profile's promise: digits' random labels are memorized completely.
     assert float(random["train (%)"].iloc[0].split()[0]) == 100.0
-    assert "99.34 / 10.61" in set(table["published train / test (%)"])
-    slowdown = pd.read_csv(out / "slowdown.csv")
+    assert "published train / test (%)" not in table.columns  # CIFAR-10 figures, not digits'
+    slowdown = pd.read_csv(out / "slowdown.csv", dtype=str)
     assert set(slowdown["setting"]) >= {"label noise 0", "label noise 1", "random pixels"}
     assert {"fig1a_loss_vs_steps", "fig1c_test_error_vs_label_noise"} <= {
         p.stem for p in out.glob("*.png")}

@@ -272,6 +272,8 @@ SOURCE_PHRASES = {
     "cifar10": "CIFAR-10",
     "cifar10-jpeg-q75": "CIFAR-10 (JPEG q75 copy)",
     "sklearn-digits": "scikit-learn digits (8x8)",
+    "sklearn-sample-photos": "scikit-learn's sample photographs (32x32 crops of china.jpg; "
+                             "flower.jpg for testing)",
 }
 _JPEG_SOURCE = re.compile(r"cifar10-jpeg-q(\d+)")
 
