@@ -79,6 +79,15 @@ def ui(session: nox.Session) -> None:
 
 
 @nox.session
+def report(session: nox.Session) -> None:
+    """nox -s report -- PROFILE: results/report/PROFILE/report.md, .tex (and .pdf with LaTeX)."""
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s report -- PROFILE")
+    _python(session)
+    session.run("harness", "report", "--profile", session.posargs[0])
+
+
+@nox.session
 def gpu(session: nox.Session) -> None:
     """The GPU suite on this machine's CUDA GPU, under 9 minutes: results/gpu/<card>-<date>/
     (summary.md, suite.json, throughput.json, which `harness run ... --dry-run` reads).

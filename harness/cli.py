@@ -162,6 +162,16 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from harness.plan import resolve_results_dir
+    from harness.report.paper import write_report
+
+    for path in write_report(args.profile, resolve_results_dir(args.results_dir),
+                             pdf=not args.no_pdf):
+        print(path)
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
     import os
 
@@ -266,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the committed results/<study>/<profile>/records/ even "
                              "when runs/ has records")
     tables.set_defaults(func=_tables)
+
+    report = sub.add_parser(
+        "report", help="build the paper (results/report/<profile>/report.md, .tex, .pdf) "
+                       "from the studies' results; never trains")
+    report.add_argument("--profile", required=True, help="which profile's results to report")
+    report.add_argument("--results-dir", type=Path, help=RESULTS_HELP)
+    report.add_argument("--no-pdf", action="store_true",
+                        help="skip the PDF even when a LaTeX engine is installed")
+    report.set_defaults(func=_report)
 
     ui = sub.add_parser("ui", help="browse the MLflow store (mlflow ui on 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000)

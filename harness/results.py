@@ -7,16 +7,37 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.files import write_json_atomic
 from harness.plan import RECORDS_DIR, check_results_target, resolve_results_dir, resolve_runs_dir
 from harness.records import finished
 from harness.study import Profile, Study, get_study
 
 Printer = Callable[[str], None]
+
+# The results folder being written or reported, for a summary that cites another study's
+# results of the same profile (the theory study cites the denoising study's measured gap).
+_RESULTS_IN_USE: ContextVar[Path | None] = ContextVar("harness_results_dir", default=None)
+
+
+def results_dir_in_use() -> Path:
+    """The results folder of the write in progress; else the default one."""
+    return _RESULTS_IN_USE.get() or resolve_results_dir(None)
+
+
+@contextmanager
+def using_results_dir(results_dir: Path) -> Iterator[None]:
+    token = _RESULTS_IN_USE.set(results_dir)
+    try:
+        yield
+    finally:
+        _RESULTS_IN_USE.reset(token)
 
 
 class NoFinishedTrials(HarnessError):
@@ -75,10 +96,21 @@ def copy_records(records: Sequence[Mapping[str, Any]], folder: Path) -> None:
         write_stage_records(group, folder / stage)
 
 
+RUN_FILE = "run.json"
+
+
 def write_results(
-    study: Study, profile: str, records: list[dict[str, Any]], results_dir: Path
+    study: Study,
+    profile: str,
+    records: list[dict[str, Any]],
+    results_dir: Path,
+    run: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Build results/<study>/<profile>/ in a temp folder, then swap it in whole."""
+    """Build results/<study>/<profile>/ in a temp folder, then swap it in whole.
+
+    ``run`` describes the run that made the records (its wall time, where it ran): written
+    as run.json; a rebuild from records (``run=None``) keeps the run.json already there.
+    """
     from harness.report import write_outputs
 
     target = results_dir / study.name / profile
@@ -86,8 +118,13 @@ def write_results(
     staging = _new_folder(target.parent, f".{profile}-new-")
     try:
         # Summaries tabulate finished trials; with none there is only records.csv to write.
-        outputs = study.summary(records, profile) if finished(records) else []
+        with using_results_dir(results_dir):
+            outputs = study.summary(records, profile) if finished(records) else []
         write_outputs(records, outputs, staging)
+        if run is not None:
+            write_json_atomic(staging / RUN_FILE, dict(run))
+        elif (target / RUN_FILE).is_file():
+            shutil.copyfile(target / RUN_FILE, staging / RUN_FILE)
         # The raw records travel with the tables so `harness tables` rebuilds them anywhere.
         copy_records(records, staging / RECORDS_DIR)
         if target.exists():

@@ -330,7 +330,12 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
             _finish(tracker, error)
             raise
     try:
-        out = write_results(plan.study, plan.profile.name, records, plan.results_dir)
+        out = write_results(plan.study, plan.profile.name, records, plan.results_dir, run={
+            "study": plan.study.name, "profile": plan.profile.name,
+            "overrides": plan.overrides, "where": where, "trials": len(records),
+            "stages_run": ran, "stages_kept": skipped,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        })
         if tracker is not None:
             tracker.log_results(out)
     except BaseException as error:

@@ -52,11 +52,35 @@ SummaryFunction = Callable[[list[dict[str, Any]], str], list[Any]]
 
 
 @dataclass(frozen=True)
+class Narrative:
+    """What the paper says about a study, every number computed from its records.
+
+    ``verdict`` is one of VERDICTS; ``tables`` and ``figures`` name outputs of the study's
+    summary (in the results folder) to show in the study's section, in order.
+    """
+
+    question: str
+    claim: str  # the write-up's claim, as it states it
+    answer: str  # one or two sentences with the measured numbers
+    verdict: str
+    verdict_reason: str  # the numbers the verdict rests on
+    headline: str  # one sentence for the abstract
+    tables: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    published: str = ""  # what published figures stand beside ours, and on which data
+
+
+VERDICTS = ("supported", "not supported at this scale", "contradicted")
+NarrativeFunction = Callable[[list[dict[str, Any]], str], Narrative]
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     description: str
     profiles: Mapping[str, Profile]
     summary: SummaryFunction  # (records, profile name) -> tables and figures
+    narrative: NarrativeFunction | None = None  # (records, profile name) -> the paper's text
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:

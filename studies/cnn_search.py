@@ -20,6 +20,7 @@ from harness.report import (
     Table,
     completed,
     data_caption,
+    format_mean_sd,
     line_with_bands,
     mean_sd,
     mean_sd_columns,
@@ -27,7 +28,7 @@ from harness.report import (
     scatter_with_pareto,
 )
 from harness.space import LABEL_KEY, choice, grid, int_range, loguniform, uniform, variants
-from harness.study import Profile, Stage, Study, register_study
+from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
 
 WRITEUP_REPORTED_ACCURACY = 0.91  # the write-up's own figure, on canonical CIFAR-10
 TOP_K = 5
@@ -342,9 +343,59 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     return outputs
 
 
+def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
+    """The paper's section: the best baseline, the write-up's model, depth against width."""
+    frame = records_frame(records)
+    data = data_caption(records)
+    base = completed(frame[frame["stage"] == "baselines"])
+    stats = mean_sd(base, ["label"], ["final.test_acc"]).sort_values(
+        ["final.test_acc_mean", "label"], ascending=[False, True])
+    best = stats.iloc[0]
+    writeup = stats[stats["label"].str.startswith("write-up model")].iloc[0]
+    effects = doubling_effects(depth_width_frame(frame))
+    depth, width = effects["depth"], effects["width"]
+    if math.isnan(depth):
+        verdict, reason = VERDICTS[1], "the depth x width grid has too few finished trials."
+    else:
+        verdict = VERDICTS[0] if depth > width else (VERDICTS[2] if profile == "paper" else VERDICTS[1])
+        reason = (f"per doubling, depth changed test accuracy by {depth:+.2f} points and width by "
+                  f"{width:+.2f} (least squares over the depth x width grid of the write-up's "
+                  f"3-block model, one recipe, every seed).")
+
+    def pct(row: pd.Series) -> str:
+        return format_mean_sd(row["final.test_acc_mean"], row["final.test_acc_sd"], 2, 100)
+
+    if best["label"] == writeup["label"]:
+        lead = f"the best baseline was the {best['label']} at {pct(best)}% test accuracy"
+    else:
+        lead = (f"the best baseline was {best['label']} at {pct(best)}% test accuracy; the "
+                f"{writeup['label']} reached {pct(writeup)}%")
+    answer = (f"On {data} {lead} (n = {int(best['n'])} seeds), against the 91% the write-up "
+              f"reports on canonical CIFAR-10 with a longer recipe. Doubling depth changed "
+              f"accuracy by {depth:+.2f} points, doubling width by {width:+.2f}.")
+    return Narrative(
+        question="Which CNN reaches the best CIFAR-10 accuracy for its training cost, and does "
+                 "the write-up's finding that depth helped more than width hold in a "
+                 "controlled grid?",
+        claim="The author's ConvNet (blocks of two 3x3 convolutions, GELU, channels 128 to "
+              "512, max pooling, batch norm, dropout 0.1, three fully connected layers) "
+              "reaches 0.91 test accuracy on CIFAR-10, and depth helped more than width.",
+        answer=answer, verdict=verdict, verdict_reason=reason,
+        headline=f"In the CNN search, doubling depth changed accuracy by {depth:+.2f} points "
+                 f"and doubling width by {width:+.2f}: 'depth helped more than width' is "
+                 f"{verdict}.",
+        tables=("baselines", "depth_vs_width", "leaderboard"),
+        figures=("accuracy_vs_depth", "accuracy_vs_time"),
+        published="The write-up reports 91% for its model on canonical CIFAR-10 (reported, "
+                  "not measured here). airbench94 reaches 94.01% on canonical CIFAR-10 and "
+                  "90.61% on the JPEG copy used here (measured on an H100).",
+    )
+
+
 STUDY = register_study(Study(
     name="cnn_search",
     description="CNN architecture search on CIFAR-10: baselines, ASHA + TPE search, top-5 reseed",
     profiles=PROFILES,
     summary=summary,
+    narrative=narrative,
 ))

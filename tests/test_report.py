@@ -90,7 +90,7 @@ def test_golden_outputs_match(records: list[dict], tmp_path: Path) -> None:
     written = write_outputs(records, fixture_summary(records), tmp_path)
     names = [p.name for p in written]
     assert names == ["records.csv", "accuracy_by_loss.csv", "accuracy_by_loss.tex",
-                     "accuracy_by_loss.md", "index.md"]
+                     "accuracy_by_loss.md", "index.md", "outputs.json"]
     if os.environ.get("HARNESS_UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
         for path in written:

@@ -8,6 +8,7 @@ records alone, without training.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from harness.report.tables import (
 Output = Table | Plot | tuple[str, Figure]
 RECORDS_CSV = "records.csv"
 INDEX_MD = "index.md"
+OUTPUTS_JSON = "outputs.json"  # the index for programs (harness report): names and captions
 
 __all__ = [
     "Output", "Plot", "RECORDS_CSV", "Table", "best_cells", "completed", "confusion_heatmap",
@@ -71,7 +73,7 @@ def write_outputs(
     """
     out = Path(out_dir)
     plots = [_as_plot(item) for item in outputs]
-    claimed: dict[str, str] = {RECORDS_CSV: "records", INDEX_MD: "index"}
+    claimed: dict[str, str] = {RECORDS_CSV: "records", INDEX_MD: "index", OUTPUTS_JSON: "outputs"}
     for item in plots:
         suffixes = (".csv", ".tex", ".md") if isinstance(item, Table) else (".png",)
         for suffix in suffixes:
@@ -89,6 +91,10 @@ def write_outputs(
         else:
             written.append(write_figure(item.figure, out, item.name))
     written.append(write_text_atomic(out / INDEX_MD, render_index(plots)))
+    listing = [{"name": item.name, "kind": "table" if isinstance(item, Table) else "figure",
+                "caption": " ".join(item.caption.split())} for item in plots]
+    written.append(write_text_atomic(out / OUTPUTS_JSON,
+                                     json.dumps(listing, indent=1, ensure_ascii=False) + "\n"))
     return written
 
 

@@ -249,7 +249,7 @@ class Denoise(Task):
         if self.samples:
             keep = slice(0, self.samples)
             extras["samples_png"] = png_strip(
-                [self.clean_test[keep], self.noisy_test[keep], output[keep]]
+                [_centre(x[keep]) for x in (self.clean_test, self.noisy_test, output)]
             )
         return Evaluation(metrics, extras)
 
@@ -269,6 +269,15 @@ class Denoise(Task):
         if "test_psnr" in final and "input_psnr" in final:
             final["psnr_gain"] = final["test_psnr"] - final["input_psnr"]
         return final
+
+
+SAMPLE_SIDE = 96  # records keep crops, not whole photographs (a few KB, not megabytes)
+
+
+def _centre(images: torch.Tensor) -> torch.Tensor:
+    height, width = images.shape[-2:]
+    top, left = max(0, (height - SAMPLE_SIDE) // 2), max(0, (width - SAMPLE_SIDE) // 2)
+    return images[..., top : top + SAMPLE_SIDE, left : left + SAMPLE_SIDE]
 
 
 def _multiple(in_shape: tuple[int, int, int]) -> int:

@@ -1,0 +1,110 @@
+"""`harness report`: the paper built from the studies' results, byte for byte the same from
+the same records, honest about what was not run, and never training anything.
+
+The fixture holds real smoke-profile records of three studies (imbalance, memorization,
+theory; made with `harness run STUDY --profile smoke`); cnn_search and denoising are
+deliberately absent so the report must list them as not run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.report import paper
+from harness.results import rebuild_tables
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report"
+GOLDEN = Path(__file__).parent / "golden" / "report"
+STUDIES = ("imbalance", "memorization", "theory")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results folder rebuilt from the fixture records (tables, figures, run.json)."""
+    root = tmp_path_factory.mktemp("results")
+    for study in STUDIES:
+        folder = root / study / "smoke"
+        folder.mkdir(parents=True)
+        shutil.copytree(FIXTURE / study / "smoke" / "records", folder / "records")
+        shutil.copyfile(FIXTURE / study / "smoke" / "run.json", folder / "run.json")
+        rebuild_tables(study, "smoke", runs_dir=root / "no-runs", results_dir=root,
+                       echo=lambda _line: None, from_results=True)
+    return root
+
+
+def test_the_report_matches_its_golden_files(results: Path) -> None:
+    written = paper.write_report("smoke", results, pdf=False)
+    assert [p.name for p in written] == ["report.md", "report.tex"]
+    if os.environ.get("HARNESS_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        for path in written:
+            shutil.copyfile(path, GOLDEN / path.name)
+    for path in written:
+        assert path.read_text() == (GOLDEN / path.name).read_text(), (
+            f"{path.name} differs from {GOLDEN / path.name}; if intended, regenerate with "
+            "HARNESS_UPDATE_GOLDEN=1 and review the diff")
+
+
+def test_the_same_records_give_byte_identical_reports(results: Path, tmp_path: Path) -> None:
+    first = [p.read_bytes() for p in paper.write_report("smoke", results, pdf=False)]
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy, ignore=shutil.ignore_patterns("report"))
+    second = [p.read_bytes() for p in paper.write_report("smoke", copy, pdf=False)]
+    # The figures' paths are relative, so a copy elsewhere gives the same bytes.
+    assert first == second
+
+
+def test_sections_follow_the_write_up_and_say_what_was_not_run(results: Path) -> None:
+    md = (results / "report" / "smoke" / "report.md").read_text()
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Abstract",
+        "## 1. CNN architecture search (`cnn_search`)",
+        "## 2. Class imbalance and loss functions (`imbalance`)",
+        "## 3. Memorization of random labels (Zhang et al., ICLR 2017) (`memorization`)",
+        "## 4. Denoising with noisy targets (Noise2Noise) (`denoising`)",
+        "## 5. The write-up's theory, checked numerically (`theory`)",
+        "## Limitations",
+        "## Reproduction",
+    ]
+    assert "Not run at the smoke profile. To run it: `harness run cnn_search --profile smoke`" in md
+    assert "Not run at the smoke profile. To run it: `harness run denoising --profile smoke`" in md
+    assert md.count("**Verdict on the write-up's claim: ") == 3
+    assert "Not run at this profile: cnn_search, denoising." in md
+
+
+def test_every_number_in_a_section_comes_from_its_records(results: Path) -> None:
+    from harness.records import load_records
+    from studies.theory import narrative
+
+    md = (results / "report" / "smoke" / "report.md").read_text()
+    records = load_records(results / "theory" / "smoke" / "records")
+    text = narrative(records, "smoke")
+    assert text.answer in md and text.headline in md
+    # The claims table's wrong numbers are the computed ones (5,610; 3.099).
+    assert "5,610" in md and "3.099" in md
+    imbalance = load_records(results / "imbalance" / "smoke" / "records")
+    assert f"sha256 {imbalance[0]['data']['sha256']}" in md  # the data the trials read
+
+
+def test_the_report_never_trains(results: Path, monkeypatch) -> None:
+    import harness.train
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("harness report trained a model")
+
+    monkeypatch.setattr(harness.train, "train", refuse)
+    paper.write_report("smoke", results, pdf=False)
+
+
+@pytest.mark.skipif(paper.latex_engine() is None, reason="no LaTeX engine installed")
+def test_the_latex_report_compiles_to_a_pdf(results: Path) -> None:
+    written = paper.write_report("smoke", results, pdf=True)
+    pdf = written[-1]
+    assert pdf.name == "report.pdf" and pdf.read_bytes().startswith(b"%PDF")
+    assert not list(pdf.parent.glob(".latex-*"))  # the build folder is gone
+    assert not list(pdf.parent.glob("*.aux"))
