@@ -307,3 +307,18 @@ def test_all_studies_prints_every_study_that_has_the_profile(tmp_path, capsys, m
 def test_run_without_a_study_or_with_both_says_so(args, fragment, capsys):
     assert main(args) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_without_gpu_figures_gpu_time_comes_from_the_h100_anchor_scaled_by_macs() -> None:
+    from harness.pricing import ANCHOR_IMAGES_PER_SECOND, Workload, anchor_gpu_table, macs_of
+
+    table = anchor_gpu_table()
+    (anchor,) = table.rates
+    assert table.rate(anchor, macs_of(anchor)) == (ANCHOR_IMAGES_PER_SECOND, False)
+    heavier = Workload("denoise", "unet", (), 64, (3, 32, 32), 3)  # 178 M MACs against 118 M
+    macs = macs_of(heavier)
+    rate, scaled = table.rate(heavier, macs)
+    assert scaled and rate == pytest.approx(ANCHOR_IMAGES_PER_SECOND * macs_of(anchor) / macs)
+    assert "not measured by this project" in table.source
+    lighter = Workload("classify", "resnet32", (), 128, (3, 32, 32), 10)
+    assert table.rate(lighter, macs_of(lighter))[0] == ANCHOR_IMAGES_PER_SECOND  # capped
