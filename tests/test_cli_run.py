@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import tiny_study
+from blocked_imports import BLOCK_RAY_MLFLOW_OPTUNA
 
 from harness.cli import main
 
@@ -230,13 +231,7 @@ def test_ui_execs_mlflow_bound_to_localhost(tmp_path, monkeypatch):
 
 
 def test_the_cli_imports_and_lists_without_ray_or_mlflow(tmp_path):
-    code = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("ray", "mlflow", "optuna"):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
-sys.meta_path.insert(0, Block())
+    code = BLOCK_RAY_MLFLOW_OPTUNA + """
 import harness.cli, harness.runner, harness.tracking, harness.tune
 assert harness.cli.main(["list"]) == 0
 sys.exit(harness.cli.main(["run", "tiny", "--profile", "quick"]))

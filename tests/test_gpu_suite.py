@@ -12,17 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from blocked_imports import BLOCK_RAY_MLFLOW_OPTUNA
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "benchmarks" / "gpu_suite.py"
-BLOCKER = """
-import sys
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("ray", "mlflow", "optuna"):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
-sys.meta_path.insert(0, _Block())
-"""
+BLOCKER = BLOCK_RAY_MLFLOW_OPTUNA
 
 
 def run_suite(tmp_path: Path, *args: str, block: bool) -> tuple[subprocess.CompletedProcess, Path]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import tiny_study  # noqa: F401 - registers the "tiny" study
+from blocked_imports import BLOCK_RAY_MLFLOW_OPTUNA
 
 from harness import pricing
 from harness.cli import main
@@ -256,13 +257,7 @@ def test_dry_run_prints_the_table_without_ray_or_mlflow(tmp_path):
     folder.mkdir(parents=True)
     (folder / "throughput.json").write_text(json.dumps(pricing.table_json(
         ThroughputTable("cuda", "Test Card", {w: Rate(1e5, 5000)}, date="2026-12-01"))))
-    code = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("ray", "mlflow", "optuna"):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
-sys.meta_path.insert(0, Block())
+    code = BLOCK_RAY_MLFLOW_OPTUNA + """
 import harness.cli
 sys.exit(harness.cli.main(["run", "tiny", "--profile", "smoke", "--dry-run"]))
 """

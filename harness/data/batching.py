@@ -13,32 +13,19 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from harness.data.corruptions import center_crop, per_image_standardization, random_crops
-
-_STATS_CHUNK = 4096  # images per chunk, so pixel_stats never holds a float64 copy of everything
+from harness.data.corruptions import (
+    center_crop,
+    channel_mean_std,
+    per_image_standardization,
+    random_crops,
+)
 
 
 def pixel_stats(images_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and (population) std of uint8 (N, C, H, W) images, in [0, 1] units.
-
-    Sums run in float64 over chunks: float32 sums over 150M pixels lose digits.
-    Returned as float32 CPU tensors of shape (C,).
-    """
-    if images_uint8.dtype != torch.uint8 or images_uint8.ndim != 4:
-        raise ValueError("pixel_stats expects uint8 images of shape (N, C, H, W)")
-    n, c, h, w = images_uint8.shape
-    if n == 0:
-        raise ValueError("pixel_stats needs at least one image")
-    total = torch.zeros(c, dtype=torch.float64, device=images_uint8.device)
-    total_sq = torch.zeros_like(total)
-    for start in range(0, n, _STATS_CHUNK):
-        chunk = images_uint8[start : start + _STATS_CHUNK].to(torch.float64) / 255.0
-        total += chunk.sum(dim=(0, 2, 3))
-        total_sq += chunk.square().sum(dim=(0, 2, 3))
-    count = n * h * w
-    mean = total / count
-    var = (total_sq / count - mean.square()).clamp_min(0.0)
-    return mean.float().cpu(), var.sqrt().float().cpu()
+    """Per-channel mean and (population) std of uint8 (N, C, H, W) images, in [0, 1] units,
+    as float32 CPU tensors of shape (C,) (from ``channel_mean_std``'s float64 sums)."""
+    mean, std = channel_mean_std(images_uint8)
+    return (mean / 255.0).float(), (std / 255.0).float()
 
 
 def _channel_tensor(values: torch.Tensor | Sequence[float], device: torch.device) -> torch.Tensor:
