@@ -84,6 +84,23 @@ def _untouched(folder: Path) -> bool:
             "cannot reach a Ray cluster at 127.0.0.1:1",
         ),
         (["tiny", "--profile", "quick", "--gpus-per-trial", "-1"], "--gpus-per-trial must be >= 0"),
+        # The denoising and memorization studies' own bad input.
+        (["denoising", "--profile", "smoke", "--set", "task.level=2"],
+         "gaussian sigma must be in (0, 1]"),
+        (["denoising", "--profile", "smoke", "--set", "loss=ce"],
+         "loss 'ce' does not fit task 'denoise'"),
+        (["denoising", "--profile", "smoke", "--set", "model.depth=6"],
+         "multiples of 2**6 = 64"),
+        (["denoising", "--profile", "smoke", "--set", "task=regress"],
+         "task must be one of classify, denoise"),
+        (["memorization", "--profile", "smoke", "--set", "label_noise=1.5"],
+         "label_noise must be in [0, 1]"),
+        (["memorization", "--profile", "smoke", "--set", "input_corruption=blur"],
+         "input_corruption must be one of none, shuffled-pixels, random-pixels, gaussian"),
+        (["memorization", "--profile", "smoke", "--set", "crop_size=28"],
+         "crop_size 28 is larger than the 8x8 images"),
+        (["memorization", "--profile", "smoke", "--set", "task.stop_at_train_acc=0"],
+         "task.stop_at_train_acc must be in (0, 1]"),
     ],
 )
 def test_bad_input_is_one_message_before_any_trial(
@@ -105,6 +122,7 @@ def test_bad_input_is_one_message_before_any_trial(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert _untouched(earlier_results)
     assert not (tmp_path / "runs" / "ray").exists()  # nothing ran
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["tiny"]  # nothing written
 
 
 def test_unwritable_runs_or_results_folder_fails_first(tmp_path, earlier_results, capsys):
