@@ -138,9 +138,8 @@ def _train(
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    prepare_model = getattr(task, "prepare_model", None)
-    if checkpoint is None and prepare_model is not None:
-        prepare_model(model)
+    if checkpoint is None:
+        task.prepare_model(model)
     loss_fn = task.create_loss().to(device)
     optimizer = build_optimizer(model, config)
     steps_per_epoch = len(task)

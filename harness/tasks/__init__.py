@@ -13,6 +13,7 @@ options. It supplies:
 - ``batches(epoch)``: the training (input, target) batches, built on the device;
 - ``meter()``: per-step training statistics turned into the epoch's train metrics;
 - ``evaluate(model, autocast)``: the epoch's evaluation metrics and the record's extras;
+- ``prepare_model(model)``: data-dependent initialization before the first step;
 - ``stop_status(metrics)``: a status that ends the trial early (e.g. "fitted"), or None;
 - ``record_fields()``: what the record keeps about the data the task trained on.
 
@@ -95,6 +96,10 @@ class Task:
 
     def evaluate(self, model: nn.Module, autocast: Autocast) -> Evaluation:
         raise NotImplementedError
+
+    def prepare_model(self, model: nn.Module) -> None:
+        """Called once before the first step of a fresh trial (not on resume): a task may
+        initialize the model from its training data (fastnet's patch whitening)."""
 
     def stop_status(self, metrics: Mapping[str, float]) -> str | None:
         return None
