@@ -108,3 +108,23 @@ def test_the_latex_report_compiles_to_a_pdf(results: Path) -> None:
     assert pdf.name == "report.pdf" and pdf.read_bytes().startswith(b"%PDF")
     assert not list(pdf.parent.glob(".latex-*"))  # the build folder is gone
     assert not list(pdf.parent.glob("*.aux"))
+
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "results"
+
+
+@pytest.mark.skipif(not (COMMITTED / "report" / "mini" / "report.md").is_file(),
+                    reason="no committed mini report")
+def test_the_committed_mini_report_is_what_the_committed_results_give(tmp_path) -> None:
+    # A copy of results/ without the report, rebuilt: the committed report must not drift
+    # from the committed results, and its LaTeX must compile where an engine is installed.
+    copy = tmp_path / "results"
+    shutil.copytree(COMMITTED, copy, ignore=shutil.ignore_patterns("report", "*.pdf"))
+    written = paper.write_report("mini", copy, pdf=paper.latex_engine() is not None)
+    for name in ("report.md", "report.tex"):
+        assert (copy / "report" / "mini" / name).read_text() == (
+            COMMITTED / "report" / "mini" / name).read_text(), (
+            f"results/report/mini/{name} is stale: run `harness report --profile mini`")
+    if paper.latex_engine() is not None:
+        assert written[-1].name == "report.pdf"
