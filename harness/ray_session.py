@@ -23,6 +23,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -173,42 +175,53 @@ def _connect_error(address: str, error: BaseException, log: list[str]) -> Harnes
     )
 
 
+_HANDSHAKE = """
+import os, sys
+from ray._raylet import GcsClient  # Ray's own client of the head (GCS)
+from ray.exceptions import AuthenticationError
+try:
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        # No token at all aborts the process inside GcsClient: check for one first
+        # (ray.init does the same check before it connects).
+        from ray._private.authentication.authentication_token_setup import (
+            ensure_token_if_auth_enabled,
+        )
+        ensure_token_if_auth_enabled(None, create_token_if_missing=False)
+    GcsClient(address=sys.argv[1])
+except AuthenticationError as error:
+    print("REFUSED " + str(getattr(error, "message", error)).replace(chr(10), " "))
+"""
+
+
+class _Refusal(Exception):
+    """The head refused this client's token (Ray's AuthenticationError, from the probe)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"AuthenticationError: {message}")
+        self.message = message
+
+
 def _refused(address: str, wait: float = 3.0) -> BaseException | None:
     """The head's answer to one handshake, when it refuses this client's token.
 
     ray.init retries a refused client for about 30 s (its GCS connection loop treats every
-    error alike); a head answers a handshake in milliseconds, so ask it once, on a side
-    thread bounded by ``wait``. Success, silence and every other error are left to ray.init.
+    error alike); a head answers a handshake in milliseconds, so ask it once, in a child
+    process bounded by ``wait``: one killed cleanly when the address is silent, where a
+    thread in this process would leave Ray's C++ client logging, and crashing at exit,
+    after the error was reported. Success, silence and every other error are left to
+    ray.init.
     """
     if "://" in address or _host_port(address) is None:
         return None  # ray:// (Ray Client) and "auto" connect differently
     try:
-        from ray._raylet import GcsClient  # Ray's own client of the head (GCS)
-        from ray.exceptions import AuthenticationError
-    except ImportError:  # another Ray version: let ray.init report what it finds
+        answer = subprocess.run([sys.executable, "-c", _HANDSHAKE, address],
+                                capture_output=True, text=True, timeout=wait)
+    except subprocess.TimeoutExpired:
         return None
-    refusals: list[BaseException] = []
-
-    def handshake() -> None:
-        try:
-            if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
-                # No token at all aborts the process inside GcsClient: check for one first
-                # (ray.init does the same check before it connects).
-                from ray._private.authentication.authentication_token_setup import (
-                    ensure_token_if_auth_enabled,
-                )
-
-                ensure_token_if_auth_enabled(None, create_token_if_missing=False)
-            GcsClient(address=address)
-        except AuthenticationError as error:
-            refusals.append(error)
-        except Exception:  # noqa: BLE001 - anything else is ray.init's to report
-            pass
-
-    thread = threading.Thread(target=handshake, daemon=True, name="ray-auth-probe")
-    thread.start()
-    thread.join(wait)
-    return refusals[0] if refusals else None
+    for line in answer.stdout.splitlines():
+        if line.startswith("REFUSED "):
+            return _Refusal(line.removeprefix("REFUSED ").strip())
+    return None
 
 
 def _init_within(timeout: float, **kwargs: Any) -> None:

@@ -408,7 +408,8 @@ def test_a_run_whose_trials_all_diverge_says_so_and_keeps_its_records(tmp_path, 
     assert result.stderr.strip().splitlines()[-1].startswith(
         "harness: error: no trial of tiny/quick finished (1 diverged)")
     out = tmp_path / "results" / "tiny" / "quick"
-    assert sorted(p.name for p in out.iterdir()) == ["index.md", "records", "records.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "index.md", "outputs.json", "records", "records.csv", "run.json"]
     frame = pd.read_csv(out / "records.csv")
     assert list(frame["status"]) == ["diverged"] and list(frame["final.epoch"]) == [1]
 

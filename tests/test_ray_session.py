@@ -76,8 +76,10 @@ def live_head(tmp_path: Path) -> Iterator[dict[str, str]]:
     in its own process group and HOME, ended by killing that group."""
     pytest.importorskip("ray")
     ray_cli = Path(sys.executable).with_name("ray")
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
+    # A user's shell: none of the RAY_* settings a Ray started in this test process (the
+    # session's ray_cluster fixture) put into os.environ, such as RAY_AUTH_MODE=token.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")}
+    env.update(HOME=str(tmp_path / "home"), RAY_USAGE_STATS_ENABLED="0")
     # The default temp folder, on purpose: /tmp/ray/ray_current_cluster is what a plain
     # ray.init() would find and join.
     command = [str(ray_cli), "start", "--head", "--block", f"--port={_free_port()}",
@@ -85,11 +87,13 @@ def live_head(tmp_path: Path) -> Iterator[dict[str, str]]:
     head = subprocess.Popen(command, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        said = []
         for line in head.stdout:  # blocks until the head says it runs (or exits)
+            said.append(line)
             if "Ray runtime started" in line:
                 break
         else:
-            pytest.fail("ray start --head did not start")
+            pytest.fail("ray start --head did not start:\n" + "".join(said[-40:]))
         yield env
     finally:
         os.killpg(head.pid, signal.SIGKILL)

@@ -3,6 +3,9 @@ and what the denoising and classification tasks build and measure."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -181,3 +184,33 @@ def test_shuffled_pixels_use_one_permutation_for_both_splits() -> None:
     for split in ("train", "test"):
         before, after = getattr(plain, split).images, getattr(shuffled, split).images
         assert torch.equal(after.flatten(2)[..., :], before.flatten(2)[..., seed_perm])
+
+
+# Records the engine wrote before the task layer existed (tests/fixtures/pre_task_layer/make.py,
+# commit f39f775): classification through tasks/classify.py must compute the same numbers.
+PRE_TASK_LAYER = sorted((Path(__file__).parent / "fixtures" / "pre_task_layer").glob("*.json"))
+TIMING = {"epoch_seconds", "images_per_second"}
+
+
+def _without_timing(history: list[dict]) -> list[dict]:
+    return [{key: value for key, value in epoch.items() if key not in TIMING}
+            for epoch in history]
+
+
+@pytest.mark.parametrize("fixture", PRE_TASK_LAYER, ids=lambda path: path.stem)
+def test_classification_records_match_those_made_before_the_task_layer(fixture: Path) -> None:
+    before = json.loads(fixture.read_text())
+    after = train(TrialConfig.from_dict(before["config"]))
+    old = before["record"]
+    # The config hash and seed: an old config is the same trial, resumable and comparable.
+    assert after["config_hash"] == old["config_hash"]
+    assert after["seed"] == old["seed"]
+    assert _without_timing(after["history"]) == _without_timing(old["history"])
+    assert after["per_class_accuracy"] == old["per_class_accuracy"]
+    assert after["confusion_matrix"] == old["confusion_matrix"]
+    assert after["final"]["test_acc"] == old["final"]["test_acc"]
+
+
+def test_the_pre_task_layer_fixtures_are_there() -> None:
+    assert [path.stem for path in PRE_TASK_LAYER] == [
+        "convnet-augmented-longtail-noisy-cb", "mlp-plain"]
