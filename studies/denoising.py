@@ -167,8 +167,8 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
     return Table(
         "psnr_by_noise", table,
         f"Test PSNR (dB, mean ± sd over n seeds) of the U-Net trained with L2 on clean or on "
-        f"independently noisy targets, on {caption_data} test images (the clean images are "
-        "the dataset's own), validation noise at the fixed level; the gap is per seed, "
+        f"independently noisy targets, on the test images of {caption_data} (its own images "
+        "are the clean ones), validation noise at the fixed level; the gap is per seed, "
         "noisy minus clean. Published rows: Noise2Noise's full U-Net trained on ImageNet "
         "crops and tested on Kodak / BSD300, other data than ours.",
         best={}, reference_rows=frozenset(reference),
@@ -201,7 +201,8 @@ def impulse_table(frame: pd.DataFrame, caption_data: str) -> Table | None:
     shown.index = [f"{t}/{loss}" for t, loss in zip(stats["target"], stats["loss"], strict=True)]
     return Table(
         "impulse_losses", shown,
-        f"Random-valued impulse noise (p 0.5) on {caption_data}: test PSNR by target and "
+        f"Random-valued impulse noise (p 0.5) on {caption_data} (its own images are the clean "
+        "ones): test PSNR by target and "
         "training loss (mean ± sd over n seeds). The noise has neither zero mean nor zero "
         "median, so with noisy targets L2 learns a mean pulled towards grey; annealed L0 "
         "(Noise2Noise's) seeks the mode.",
@@ -282,13 +283,11 @@ def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
 def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     frame = _frame(records)
     caption_data = data_caption(records)
-    if "JPEG" in caption_data:
-        caption_data += ", used as the clean images"
     outputs: list[Any] = [psnr_table(frame, caption_data)]
     impulse = impulse_table(frame, caption_data)
     if impulse is not None:
         outputs.append(impulse)
-    outputs += psnr_curves(records, data_caption(records))
+    outputs += psnr_curves(records, caption_data)
     grid = sample_grid(records)
     if grid is not None:
         outputs.append(grid)
