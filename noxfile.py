@@ -1,7 +1,8 @@
 """nox sessions: tests, lint, smoke (every study at the smoke profile), study, tables, ui,
 gpu (the GPU suite), ui-screenshots (the MLflow UI in headless Chromium).
 
-    nox -s smoke                      # the main job: every study, smoke profile, embedded data
+    nox -s smoke                      # the main job: every study, smoke profile, embedded data,
+                                      # and the paper from them (results/report/smoke/)
     nox -s tests                      # the test suite
     nox -s study -- imbalance mini    # one study at one profile (+ --set key=value ...)
     nox -s tables -- imbalance mini   # rebuild a study's tables from its records
@@ -38,8 +39,10 @@ def _run_studies(session: nox.Session, names: list[str] | None, profile: str, ex
 
 @nox.session
 def smoke(session: nox.Session) -> None:
-    """Every study at the smoke profile: results/<study>/smoke and MLflow runs in runs/."""
+    """Every study at the smoke profile: results/<study>/smoke and MLflow runs in runs/, then
+    the paper built from them: results/report/smoke/."""
     _run_studies(session, None, "smoke", list(session.posargs))
+    session.run("harness", "report", "--profile", "smoke")
 
 
 @nox.session

@@ -1,6 +1,6 @@
 """One full-recipe fastnet trial (airbench94 in this harness: harness.recipes.FASTNET_RECIPE)
-on all of CIFAR-10, on whatever device is at hand (meant for a CPU: about half an hour on
-2 cores); prints the test accuracy and the seconds it took and writes the trial record.
+on all of CIFAR-10, on whatever device is at hand (meant for a CPU: on 2 otherwise idle
+cores an epoch takes about 200 s, so about 35 minutes); prints the test accuracy and the seconds it took and writes the trial record.
 
     HARNESS_DATA=../shared/data python benchmarks/fastnet_cpu.py --out results/fastnet_cpu
 

@@ -330,7 +330,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
               "cross-entropy (the write-up's per-class table: CE 0 on the four rarest "
               "classes, CB-Focal 0 on the six rarest).",
         answer=answer, verdict=verdict, verdict_reason=reason,
-        headline=f"On long-tailed CIFAR-10 (IF {factor:g}), {best['label']} had the lowest "
+        headline=f"On long-tailed {data} at IF {factor:g}, {best['label']} had the lowest "
                  f"error ({err(best['label'])}, CE {err('CE')}); 'CB-focal helped the rarer "
                  f"classes' is {verdict}.",
         tables=("error_by_factor", "per_class"),
