@@ -10,12 +10,12 @@ clean/noisy-target gap when that study's results of the same profile exist.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness.report import Table
 from harness.space import grid
 from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
 from harness.theory import claim_figures, claims_table
@@ -79,8 +79,7 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     gap = denoising_gap(profile)
     if gap is not None and 7 in table.frame.index:
         table.frame.loc[7, "computed"] = f"{table.frame.loc[7, 'computed']}; {gap}"
-    table = Table(table.name, table.frame, table.caption, table.best, table.note,
-                  table.reference_rows)
+    table = dataclasses.replace(table)  # checked again, with the columns added here
     return [table, *claim_figures(list(first.values()))]
 
 

@@ -347,3 +347,21 @@ def test_figures_write_deterministic_png(records: list[dict], tmp_path: Path) ->
 def test_confusion_heatmap_checks_shape() -> None:
     with pytest.raises(ValueError, match="does not match"):
         confusion_heatmap([[1, 2], [3, 4]], ["a", "b", "c"])
+
+
+def test_a_table_of_sentences_wraps_its_text_columns_in_latex() -> None:
+    frame = pd.DataFrame({"claim": [1], "computed": ["a long sentence " * 8], "n": [3]})
+    table = Table("sentences", frame, "Sentences.", column_widths={"computed": 0.4})
+    latex = render_latex(table)
+    assert r"\begin{tabular}{r>{\raggedright\arraybackslash}p{0.4\linewidth}r}" in latex
+    assert r"\footnotesize" in latex
+    # Without widths nothing changes: plain l/r columns, normal size.
+    plain = render_latex(Table("sentences", frame, "Sentences."))
+    assert r"\begin{tabular}{rlr}" in plain and r"\footnotesize" not in plain
+
+
+@pytest.mark.parametrize("widths", [{"missing": 0.3}, {"computed": 0.0}, {"computed": 1.5}])
+def test_column_widths_must_name_a_column_and_a_fraction(widths) -> None:
+    frame = pd.DataFrame({"computed": ["x"]})
+    with pytest.raises(ValueError, match="column_widths"):
+        Table("sentences", frame, "Sentences.", column_widths=widths)

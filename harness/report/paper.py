@@ -285,6 +285,7 @@ def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path) ->
 _TEX_PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[a4paper,margin=2.2cm]{geometry}
 \usepackage{booktabs}
+\usepackage{array}
 \usepackage{graphicx}
 \usepackage{adjustbox}
 \usepackage{float}

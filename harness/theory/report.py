@@ -62,6 +62,9 @@ def claims_table(claims: Sequence[Mapping[str, Any]]) -> Table:
                  "machine in the records, and each verdict is derived from comparing the "
                  "stated value with the computed one under the tolerance shown."),
         note=f"Verdicts ({summary}).",
+        # Its cells are sentences: wrapped in LaTeX, or the table shrinks to illegibility.
+        column_widths={"write-up states": 0.2, "computed": 0.27, "verdict": 0.15,
+                       "tolerance": 0.13},
     )
 
 
