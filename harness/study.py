@@ -71,6 +71,15 @@ class Narrative:
 
 
 VERDICTS = ("supported", "not supported at this scale", "contradicted")
+
+
+def verdict_for(holds: bool, profile: str) -> str:
+    """The verdict on a claim the study's numbers test: supported when they agree; when
+    they do not, contradicted only at the paper profile, since a smaller profile's shortfall
+    may be its scale."""
+    if holds:
+        return VERDICTS[0]
+    return VERDICTS[2] if profile == "paper" else VERDICTS[1]
 NarrativeFunction = Callable[[list[dict[str, Any]], str], Narrative]
 
 

@@ -28,7 +28,7 @@ from harness.report import (
     scatter_with_pareto,
 )
 from harness.space import LABEL_KEY, choice, grid, int_range, loguniform, uniform, variants
-from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
+from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study, verdict_for
 
 WRITEUP_REPORTED_ACCURACY = 0.91  # the write-up's own figure, on canonical CIFAR-10
 TOP_K = 5
@@ -357,7 +357,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
     if math.isnan(depth):
         verdict, reason = VERDICTS[1], "the depth x width grid has too few finished trials."
     else:
-        verdict = VERDICTS[0] if depth > width else (VERDICTS[2] if profile == "paper" else VERDICTS[1])
+        verdict = verdict_for(depth > width, profile)
         reason = (f"per doubling, depth changed test accuracy by {depth:+.2f} points and width by "
                   f"{width:+.2f} (least squares over the depth x width grid of the write-up's "
                   f"3-block model, one recipe, every seed).")

@@ -33,7 +33,7 @@ from harness.report import (
 )
 from harness.report.figures import new_figure, report_style
 from harness.space import LABEL_KEY, variants
-from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
+from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study, verdict_for
 
 # PSNR (dB) of Noise2Noise's own U-Net, clean / noisy targets, from the official README
 # (NVlabs/noise2noise); trained on ImageNet crops, tested on Kodak and BSD300.
@@ -336,7 +336,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
     if not within:
         verdict, reason = VERDICTS[1], "no zero-mean noise model ran with both targets."
     else:
-        verdict = VERDICTS[0] if all(within) else (VERDICTS[2] if profile == "paper" else VERDICTS[1])
+        verdict = verdict_for(all(within), profile)
         reason = (f"the noisy-target PSNR is within {tolerance} dB of the clean-target PSNR for "
                   f"{sum(within)} of {len(within)} zero-mean noise models (mean gaps, noisy "
                   f"minus clean: {'; '.join(gaps)}).")

@@ -27,7 +27,7 @@ from harness.report import (
     records_frame,
 )
 from harness.space import LABEL_KEY, grid, variants
-from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
+from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study, verdict_for
 
 SWEEP_FACTOR = 100
 # Top-1 test error (%) on canonical long-tailed CIFAR-10 with ResNet-32, as published.
@@ -315,7 +315,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
         verdict, reason = VERDICTS[1], "CB-focal and CE were not both run at this factor."
     else:
         helped = rare_acc[cb_focal] > rare_acc["CE"]
-        verdict = VERDICTS[0] if helped else (VERDICTS[2] if profile == "paper" else VERDICTS[1])
+        verdict = verdict_for(helped, profile)
         reason = (f"on the rarer half of the classes at IF {factor:g}, {cb_focal} averaged "
                   f"{rare_acc[cb_focal]:.1f}% test accuracy against CE's {rare_acc['CE']:.1f}%; "
                   f"overall error {err(cb_focal)} against {err('CE')}.")

@@ -31,7 +31,7 @@ from harness.report import (
     records_frame,
 )
 from harness.space import LABEL_KEY, variants
-from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
+from harness.study import Narrative, Profile, Stage, Study, register_study, verdict_for
 
 # Table 1 of the paper: train / test accuracy (%) on canonical CIFAR-10.
 PUBLISHED_TABLE1 = {
@@ -388,7 +388,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
               f"{slowdown} the epochs true labels took to fit, and {pixel_fit} input-corruption "
               "trials (shuffled pixels, random pixels, Gaussian) fitted their labels completely.")
     fitted_all = random_train >= 99.0 and len(pixels) > 0 and (pixels["status"] == "fitted").all()
-    verdict = VERDICTS[0] if fitted_all else (VERDICTS[2] if profile == "paper" else VERDICTS[1])
+    verdict = verdict_for(fitted_all, profile)
     reason = (f"random labels reached {random_train:.2f}% training accuracy (the claim needs "
               f"~100%; 99% is this study's bar), the pixel corruptions fitted in {pixel_fit} "
               f"trials, and time to fit grew by a factor of {slowdown} (label-corruption "
