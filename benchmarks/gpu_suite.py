@@ -335,17 +335,6 @@ def write_outputs(ctx: Context) -> None:
     (ctx.out / "summary.md").write_text(render_summary(ctx.state))
 
 
-def autocast_for(device: torch.device) -> Callable[[], Any]:
-    if device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 # ---------------------------------------------------------------------------- 1. throughput
 
 
@@ -438,6 +427,7 @@ def sharing_worker(spec: Mapping[str, Any]) -> dict[str, Any]:
     from harness.models import create_model
     from harness.optim import build_optimizer
     from harness.tasks import create_task
+    from harness.train import autocast_factory, synchronize, train_step
 
     device = th.device(spec["device"])
     if device.type == "cuda":
@@ -452,7 +442,8 @@ def sharing_worker(spec: Mapping[str, Any]) -> dict[str, Any]:
         model = model.to(memory_format=th.channels_last)
     loss_fn = task.create_loss().to(device)
     optimizer = build_optimizer(model, config)
-    autocast = autocast_for(device)
+    # The engine's precision for this config (bf16 autocast on CUDA by default).
+    autocast = autocast_factory(config, device)
 
     def batches() -> Iterator[Any]:
         epoch = 0
@@ -464,11 +455,7 @@ def sharing_worker(spec: Mapping[str, Any]) -> dict[str, Any]:
 
     def step() -> int:
         inputs, targets = next(stream)
-        with autocast():
-            loss = loss_fn(model(inputs).float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, loss_fn, optimizer, autocast, inputs, targets)
         return int(inputs.shape[0])
 
     for _ in range(spec["warmup_steps"]):

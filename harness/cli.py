@@ -82,6 +82,8 @@ def _list(args: argparse.Namespace) -> int:
         study = get_study(name)
         headline = study.description.strip().splitlines()[0] if study.description else ""
         print(f"  {name:<20} {headline}")
+        if study.uses:
+            print(f"    uses the results of: {', '.join(study.uses)} (same profile)")
         for profile in study.profiles.values():
             stages = ", ".join(stage.name for stage in profile.stages)
             print(f"    --profile {profile.name:<10} {profile.description} [stages: {stages}]")
@@ -176,7 +178,8 @@ def _ui(args: argparse.Namespace) -> int:
     import os
 
     from harness.plan import resolve_runs_dir
-    from harness.tracking import tracking_uri, ui_links
+    from harness.tracking import tracking_uri
+    from harness.ui import ui_links
 
     uri = tracking_uri(resolve_runs_dir(args.runs_dir))
     # One server process: with MLflow's default of 4, uvicorn kills a worker that has not
@@ -184,14 +187,14 @@ def _ui(args: argparse.Namespace) -> int:
     # and starts another, for ever, and the UI never answers.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
-    print(" ".join(command[1:]), flush=True)
     base = f"http://127.0.0.1:{args.port}"
     links = ui_links(uri, base)
-    # The experiment's own page opens MLflow 3's GenAI view; these open its trials.
+    # The experiment's own page opens MLflow 3's GenAI view; these open its trials, best
+    # first, in a table of the study's metric and varying params (a saved view: harness.ui).
     print(f"MLflow UI: {base}" + ("  (each study's trials, best first:)" if links else ""))
     for study, url in links:
         print(f"  {study}: {url}")
-    sys.stdout.flush()
+    print(f"store: {uri}  (MLflow's server starts now; Ctrl-C stops it)", flush=True)
     # No job runner: it starts 8 more processes (huey consumers) for GenAI jobs (judges,
     # issue detection, trace rollups) that a store of training runs never uses, and each
     # imports MLflow, which slows the UI's start on a small machine. Set it to true to
@@ -208,8 +211,11 @@ RESULTS_HELP = ("where results/<study>/<profile>/ goes (default: $HARNESS_RESULT
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.errors import exit_codes_text
+
     parser = argparse.ArgumentParser(
-        prog="harness", description="Reproducible CIFAR-10 studies: train, run, tabulate."
+        prog="harness", description="Reproducible CIFAR-10 studies: train, run, tabulate.",
+        epilog=exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -306,8 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
+        from harness.errors import INTERRUPTED_EXIT
+
         print("harness: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

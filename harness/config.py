@@ -142,6 +142,27 @@ class TrialConfig:
                 flat[f"{group}.{key}"] = list(value) if isinstance(value, tuple) else value
         return flat
 
+    def resolved_options(self, group: str) -> dict[str, Any]:
+        """The model, loss or task options in force: the ones set, and the registry's
+        defaults (the factory's signature) for the rest."""
+        return {**option_defaults(group, self.option_owner(group)),
+                **getattr(self, f"{group}_options")}
+
+    def option_owner(self, group: str) -> str:
+        """The name whose options ``group`` holds: the model, the loss or the task."""
+        return {"model": self.model, "loss": self.loss, "task": self.task}[group]
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The flat config with every option, defaults included: what a trial record
+        carries beside ``to_dict()``, so no reader restates a default. The hash stays
+        that of ``to_dict()``, so adding it changes no seed."""
+        flat = {k: v for k, v in self.to_dict().items()
+                if k.partition(".")[0] not in OPTION_GROUPS or "." not in k}
+        for group in OPTION_GROUPS:
+            for key, value in sorted(self.resolved_options(group).items()):
+                flat[f"{group}.{key}"] = list(value) if isinstance(value, tuple) else value
+        return flat
+
     def replace(self, **changes: Any) -> TrialConfig:
         merged = self.to_dict()
         merged.update(changes)
@@ -174,6 +195,15 @@ class TrialConfig:
 _OPTION_FIELDS = tuple(f"{group}_options" for group in OPTION_GROUPS)
 _PLAIN_FIELDS = {f.name: f for f in fields(TrialConfig) if f.name not in _OPTION_FIELDS}
 _HINTS = get_type_hints(TrialConfig)
+
+
+def option_defaults(group: str, name: str) -> dict[str, Any]:
+    """Every option of model, loss or task ``name`` with its default (its signature's)."""
+    from harness.losses import loss_options
+    from harness.models import model_options
+    from harness.tasks import task_options
+
+    return dict({"model": model_options, "loss": loss_options, "task": task_options}[group](name))
 
 
 def valid_keys() -> list[str]:
@@ -279,9 +309,9 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     """Validate a flat mapping into a TrialConfig before any work starts."""
     from harness.data import list_datasets
     from harness.data.corruptions import INPUT_CORRUPTIONS
-    from harness.losses import list_losses, loss_options, loss_output
-    from harness.models import list_models, model_options, model_output
-    from harness.tasks import list_tasks, task_class, task_options
+    from harness.losses import list_losses, loss_output
+    from harness.models import list_models, model_output
+    from harness.tasks import list_tasks, task_class
 
     plain: dict[str, Any] = {}
     options: dict[str, dict[str, Any]] = {group: {} for group in OPTION_GROUPS}
@@ -370,15 +400,11 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     require(config.test_limit >= 0, f"test_limit must be >= 0 (0 = all), got {config.test_limit}")
     require(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
 
-    defaults = {
-        "model": model_options(config.model),
-        "loss": loss_options(config.loss),
-        "task": task_options(config.task),
-    }
-    names = {"model": config.model, "loss": config.loss, "task": config.task}
+    defaults = {group: option_defaults(group, config.option_owner(group)) for group in OPTION_GROUPS}
     typed: dict[str, dict[str, Any]] = {}
     for group in OPTION_GROUPS:
-        reject_unknown_options(group, names[group], options[group], defaults[group], prefix=f"{group}.")
+        reject_unknown_options(group, config.option_owner(group), options[group], defaults[group],
+                               prefix=f"{group}.")
         typed[group] = {
             k: coerce_option(f"{group}.{k}", v, defaults[group][k]) for k, v in options[group].items()
         }

@@ -5,6 +5,29 @@ default "file:line: UserWarning" followed by the source line that raised it.
 
 import warnings
 
+# What `harness` exits with; the README and `harness --help` show this table, and a test
+# checks that every exit_code in the package is in it.
+INTERRUPTED_EXIT = 130
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    2: "bad input: an unknown name, a bad value or option, an unwritable folder, a Ray "
+       "cluster that does not answer or refuses this client, a --resume whose stage changed",
+    3: "data missing, corrupt or unreadable",
+    4: "some trials failed even after their retries (fix the cause, then --resume)",
+    5: "no trial finished (all diverged or stopped): records written, no tables",
+    INTERRUPTED_EXIT: "interrupted (Ctrl-C): the state is kept, continue with --resume",
+}
+
+
+def exit_codes_text() -> str:
+    """The exit-code table as `harness --help` prints it."""
+    import textwrap
+
+    return "exit codes:\n" + "\n".join(
+        textwrap.fill(meaning, 79, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+        for code, meaning in EXIT_CODES.items()
+    )
+
 
 class HarnessError(Exception):
     """An expected failure with a message that says what was wrong and how to fix it."""

@@ -1,4 +1,5 @@
-"""Loss registry: factories ``fn(class_counts, **options) -> LossFunction``.
+"""Losses on class logits (CE, focal, class-balanced, LDAM-DRW, logit adjustment, balanced
+softmax), registered in harness.loss_registry as ``fn(class_counts, **options)``.
 
 ``class_counts`` are the per-class sizes of the trial's actual training split, so
 imbalance-aware losses see the imbalance the model is trained on. Options are keywords
@@ -13,83 +14,24 @@ as a training target, so these choices only keep the arithmetic finite.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from harness.errors import ConfigError, require
-from harness.registry import OptionRegistry
-
-MIN_PRIOR = 1e-12  # stands in for the prior of a class with no training examples
-
-
-class LossFunction(nn.Module):
-    """A training loss: ``forward(outputs, targets)`` returns the scalar batch mean."""
-
-    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called at the start of every epoch (0-based); schedules such as DRW use it."""
-
-    def set_progress(self, fraction: float) -> None:
-        """Called before every step with the fraction of training done, in [0, 1);
-        annealed losses (Noise2Noise's L0) use it."""
-
-
-LossFactory = Callable[..., LossFunction]
-
-# What the loss scores, matching the model outputs of harness.models: class logits
-# against labels (its factory takes the training split's class counts first), or an
-# image against a target image (no class counts).
-_LEADING = {"classes": ("class_counts",), "image": ()}
-
-LOSSES: OptionRegistry[LossFactory] = OptionRegistry("loss", _LEADING["classes"])
-
-
-def register_loss(name: str, output: str = "classes") -> Callable[[LossFactory], LossFactory]:
-    """Register a factory ``fn(class_counts, **options)`` (``output="classes"``) or
-    ``fn(**options)`` (``output="image"``); every option needs a default."""
-    if output not in _LEADING:
-        raise ValueError(f"loss output must be one of {tuple(_LEADING)}, got {output!r}")
-    return LOSSES.register(name, fixed=_LEADING[output], output=output)
-
-
-def list_losses() -> list[str]:
-    return LOSSES.names()
-
-
-def loss_options(name: str) -> dict[str, Any]:
-    """Option -> default for loss ``name`` (RegistryError if the name is unknown)."""
-    return LOSSES.options(name)
-
-
-def loss_output(name: str) -> str:
-    """"classes" or "image": the kind of model output loss ``name`` scores."""
-    return LOSSES.fact(name, "output")
-
-
-def create_loss(name: str, class_counts: Sequence[int] | None = None, **options: Any) -> LossFunction:
-    """Build loss ``name``; a class loss gets the training split's ``class_counts``."""
-    if loss_output(name) == "classes":
-        if class_counts is None:
-            raise ConfigError(f"loss {name!r} needs the training split's class counts")
-        return LOSSES.create(name, _check_counts(class_counts), **options)
-    return LOSSES.create(name, **options)
-
-
-# --- helpers --------------------------------------------------------------------------
-
-
-def _check_counts(class_counts: Sequence[int]) -> list[int]:
-    counts = [int(c) for c in class_counts]
-    require(len(counts) >= 1, "class_counts must not be empty")
-    require(all(c >= 0 for c in counts), f"class_counts must be >= 0, got {counts}")
-    require(sum(counts) > 0, "class_counts must contain at least one example")
-    return counts
+from harness.errors import require
+from harness.loss_registry import (  # noqa: F401  (the registry's API, imported from here)
+    LOSSES,
+    MIN_PRIOR,
+    LossFactory,
+    LossFunction,
+    check_class_counts,
+    create_loss,
+    list_losses,
+    loss_options,
+    loss_output,
+    register_loss,
+)
 
 
 def _check_beta(key: str, beta: float) -> None:
@@ -107,7 +49,7 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float) -> torch.Te
     gets weight 0 before normalizing (its effective number is 0). Computed in float64
     because 1 - beta^n loses digits in float32 for beta near 1; returned as float32.
     """
-    counts = torch.tensor(_check_counts(class_counts), dtype=torch.float64)
+    counts = torch.tensor(check_class_counts(class_counts), dtype=torch.float64)
     _check_beta("beta", beta)
     effective = 1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts)
     weights = torch.where(counts > 0, (1.0 - beta) / effective.clamp_min(1e-300), 0.0)
@@ -117,7 +59,7 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float) -> torch.Te
 
 def log_prior(class_counts: Sequence[int]) -> torch.Tensor:
     """log(n_c / N) in float32, with MIN_PRIOR standing in for empty classes."""
-    counts = torch.tensor(_check_counts(class_counts), dtype=torch.float64)
+    counts = torch.tensor(check_class_counts(class_counts), dtype=torch.float64)
     return torch.log((counts / counts.sum()).clamp_min(MIN_PRIOR)).float()
 
 
@@ -249,7 +191,7 @@ class LDAM(LossFunction):
 
 def ldam_margins(class_counts: Sequence[int], max_margin: float) -> torch.Tensor:
     """m_c proportional to n_c^(-1/4), scaled so the largest is ``max_margin``."""
-    counts = torch.tensor(_check_counts(class_counts), dtype=torch.float64)
+    counts = torch.tensor(check_class_counts(class_counts), dtype=torch.float64)
     present = counts > 0
     raw = torch.where(present, counts.clamp_min(1).pow(-0.25), 0.0)
     # Empty classes take the largest margin, as the rarest class would; they never occur

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from harness.errors import require
-from harness.losses import LossFunction, register_loss
+from harness.loss_registry import LossFunction, register_loss
 
 
 def _reduce(per_element: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:

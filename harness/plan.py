@@ -7,8 +7,10 @@ else the project root when the working directory is inside the harness checkout,
 the working directory. A run started from a sub-folder therefore uses the same store.
 
 Fingerprints: ``plan.json`` holds the run's study, profile and overrides; each stage's
-resolved space and settings are fingerprinted when it starts and kept with its state, so
-``--resume`` refuses to mix a stage run under one definition with an edited one.
+resolved space and settings are fingerprinted when it starts and kept with its state.
+``--resume`` compares them here, before Ray starts (``check_resume``): a stage that ran
+under another definition (an edited study, another ``--set``) is named with what changed,
+and the run stops with nothing changed.
 """
 
 from __future__ import annotations
@@ -73,13 +75,22 @@ def resolve_results_dir(given: str | Path | None) -> Path:
     return default_folder("results", "HARNESS_RESULTS")
 
 
+def _existing_ancestor(folder: Path) -> Path:
+    """``folder`` itself when it exists, else the nearest ancestor that does."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def check_writable(folder: Path, what: str) -> None:
-    """``folder`` exists (or can be made) as a folder we can create files in."""
+    """``folder`` is a folder we can create files in, or can be made as one. Nothing is
+    created: a missing folder is checked by writing in its nearest existing ancestor (the
+    folder that would hold it), so a run refused later leaves no empty folders behind."""
     try:
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"{folder} is a file, not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".harness-write-check-"):
+        holder = _existing_ancestor(folder)
+        if not holder.is_dir():
+            raise NotADirectoryError(f"{holder} is a file, not a folder")
+        with tempfile.NamedTemporaryFile(dir=holder, prefix=".harness-write-check-"):
             pass
     except OSError as error:
         raise HarnessError(
@@ -88,9 +99,28 @@ def check_writable(folder: Path, what: str) -> None:
         ) from None
 
 
+def check_replaceable(target: Path) -> None:
+    """An existing results folder can be swapped out: renamed beside itself and back, the
+    very step the swap takes. Write permission on its parent is not enough (an immutable
+    folder, ``chattr +i``, or one under a sticky parent owned by someone else refuses it),
+    and finding out after the trials ran would waste them."""
+    if not target.is_dir():
+        return
+    probe = target.with_name(f".{target.name}-check-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        os.rename(target, probe)
+    except OSError as error:
+        raise HarnessError(
+            f"cannot replace the results folder {target}: {error.strerror or error} "
+            "(immutable? see `lsattr -d`); fix its permissions or pick another --results-dir"
+        ) from None
+    os.rename(probe, target)  # back under the name it had
+
+
 def check_results_target(results_dir: Path, study: str, profile: str) -> None:
     """The folder a run swaps its results into, and the one it is swapped in beside, both
-    writable: checked before any trial so a finished study never dies writing them."""
+    writable and the earlier results replaceable: checked before any trial so a finished
+    study never dies writing them. Creates nothing."""
     check_writable(results_dir, "results")
     check_writable(results_dir / study, "results")
     target = results_dir / study / profile
@@ -98,6 +128,7 @@ def check_results_target(results_dir: Path, study: str, profile: str) -> None:
         raise HarnessError(
             f"cannot write results into {target}: it is a file, not a folder; move it away"
         )
+    check_replaceable(target)
 
 
 # ---------------------------------------------------------------------------- options
@@ -193,16 +224,22 @@ def check_model_fits(config: Any) -> None:
 def _build_on_meta(
     task: str, model: str, config_json: str, image_shape: tuple[int, int, int], classes: int
 ) -> None:
-    import torch
-
     from harness.config import TrialConfig
-    from harness.models import create_model
     from harness.tasks import task_class
 
     config = TrialConfig.from_dict(json.loads(config_json))
     outputs, in_shape = task_class(task).model_io(config, image_shape, classes)
+    model_on_meta(model, outputs, in_shape, config.model_options)
+
+
+def model_on_meta(model: str, outputs: int, in_shape: tuple[int, int, int], options: Mapping[str, Any]) -> Any:
+    """The model on the meta device, shapes checked, no memory (plan checks, pricing's MACs)."""
+    import torch
+
+    from harness.models import create_model
+
     with torch.device("meta"):
-        create_model(model, outputs, in_shape, **config.model_options)
+        return create_model(model, outputs, in_shape, **options)
 
 
 def typed_overrides(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,13 +270,17 @@ def typed_overrides(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
     return typed
 
 
+def stage_definition(stage: Stage, space: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage's settings and resolved space as JSON values: what its fingerprint hashes,
+    kept in its start marker so a refused --resume can say what changed."""
+    settings = {k: v for k, v in asdict(stage).items() if k != "space"}
+    definition = {"settings": settings, "space": canonical_space(space)}
+    return json.loads(json.dumps(definition, sort_keys=True, default=str))
+
+
 def stage_fingerprint(stage: Stage, space: Mapping[str, Any]) -> str:
     """A hash of a stage's settings and its resolved space: what the stage computes."""
-    settings = {k: v for k, v in asdict(stage).items() if k != "space"}
-    blob = json.dumps(
-        {"settings": settings, "space": canonical_space(space)},
-        sort_keys=True, separators=(",", ":"), default=str,
-    )
+    blob = json.dumps(stage_definition(stage, space), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -316,7 +357,10 @@ def plan_run(options: RunOptions) -> RunPlan:
         from harness.ray_session import check_ray_address
 
         check_ray_address(address)
-    return RunPlan(study, profile, overrides, options, runs_dir, results_dir)
+    plan = RunPlan(study, profile, overrides, options, runs_dir, results_dir)
+    if options.resume:
+        check_resume(plan)
+    return plan
 
 
 def storage_root(storage: str) -> str:
@@ -355,3 +399,100 @@ def missing_module(module: str) -> bool:
         return importlib.util.find_spec(module) is None
     except (ImportError, ValueError):  # a broken or blocked install counts as missing
         return True
+
+
+# ---------------------------------------------------------------------------- --resume
+
+
+class PlanChanged(HarnessError):
+    """--resume met state made under another definition of the study."""
+
+
+def done_marker(plan: RunPlan, stage: Stage) -> Path:
+    return plan.state_dir / f"{stage.name}.done.json"
+
+
+def start_marker(plan: RunPlan, stage: Stage) -> Path:
+    return plan.state_dir / f"{stage.name}.start.json"
+
+
+def load_done_stage(plan: RunPlan, stage: Stage) -> list[dict[str, Any]] | None:
+    """The records of a stage that finished, or None (not finished, or records removed by
+    hand: the stage runs again)."""
+    from harness.records import read_record
+
+    marker = done_marker(plan, stage)
+    if not marker.exists():
+        return None
+    names = json.loads(marker.read_text())["records"]
+    folder = plan.records_dir / stage.name
+    if not all((folder / name).exists() for name in names):
+        return None
+    return [read_record(folder / name) for name in names]
+
+
+def check_stage_unchanged(plan: RunPlan, stage: Stage, space: Mapping[str, Any]) -> None:
+    """A stage started or finished under another definition must not be mixed in."""
+    markers = [m for m in (done_marker(plan, stage), start_marker(plan, stage)) if m.exists()]
+    if not markers:
+        return
+    if json.loads(markers[0].read_text()).get("fingerprint") == stage_fingerprint(stage, space):
+        return
+    start = start_marker(plan, stage)
+    before = json.loads(start.read_text()).get("definition") if start.exists() else None
+    raise PlanChanged(
+        f"stage {stage.name!r} of {plan.study.name}/{plan.profile.name} changed since it ran "
+        f"({describe_change(before, stage_definition(stage, space))}): rerun it with "
+        f"--rerun {stage.name} (the stages before it are kept), or drop --resume to start over"
+    )
+
+
+def check_resume(plan: RunPlan) -> None:
+    """Before Ray starts: every stage a resumed run would keep or continue still has the
+    definition it ran under. Stages from --rerun on are dropped, so they are not checked;
+    a stage whose space is built from earlier records is checked when those are at hand."""
+    from harness.records import finished
+
+    earlier: list[dict[str, Any]] = []
+    for stage in plan.profile.stages:
+        if stage.name == plan.options.rerun:
+            return
+        if not (done_marker(plan, stage).exists() or start_marker(plan, stage).exists()):
+            return  # stages run in order: nothing from here on has run
+        built = stage.space(finished(earlier)) if callable(stage.space) else stage.space
+        check_stage_unchanged(plan, stage, apply_overrides(dict(built), plan.overrides))
+        done = load_done_stage(plan, stage)
+        if done is None:
+            return  # it runs again; the stages after it are checked when they start
+        earlier += done
+
+
+def describe_change(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
+    """What differs between two stage definitions, as "key old -> new" (at most three)."""
+    if not before:
+        return "its space or settings"
+    changes = []
+    for part in ("space", "settings"):
+        old, new = before.get(part, {}), after.get(part, {})
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                changes.append(f"{key} {_shown(old.get(key))} -> {_shown(new.get(key))}")
+    if not changes:
+        return "its space or settings"
+    more = f", and {len(changes) - 3} more" if len(changes) > 3 else ""
+    return ", ".join(changes[:3]) + more
+
+
+def _shown(value: Any) -> str:
+    """A value of a canonical space as a user wrote it: grid(0.1, 0.2), not its tagged form."""
+    if value is None:
+        return "unset"
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("<"):
+        kind, fields = next(iter(value.items()))
+        args = fields.get("values", list(fields.values())) if isinstance(fields, dict) else fields
+        text = f"{kind.strip('<>').lower()}({', '.join(_shown(a) for a in args)})"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 60 else text[:57] + "..."

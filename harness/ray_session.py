@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -285,11 +286,39 @@ def _init_within(timeout: float, **kwargs: Any) -> None:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None) -> Iterator[str]:
+def _without_worker_death_notices() -> Iterator[None]:
+    """The driver prints each error the cluster publishes as "(raylet) ..." on stdout; a
+    trial's worker that dies publishes one, and the trial's own harness line says it
+    (harness.tune, with Tune's retry). Every other error is still printed."""
+    from ray._private import worker
+
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None:  # another Ray version: its notices stay
+        yield
+        return
+
+    def printed(data: dict, ignore_prefix: bool) -> None:
+        lines = data.get("lines") or []
+        if data.get("pid") == "raylet" and any("A worker died or was killed" in str(line)
+                                               for line in lines):
+            return
+        original(data, ignore_prefix)
+
+    worker.print_to_stdstream = printed
+    try:
+        yield
+    finally:
+        worker.print_to_stdstream = original
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, record_in: Path | None = None) -> Iterator[str]:
     """Connect to ``address`` (or $RAY_ADDRESS), else start a local Ray; stop what we started.
 
     Yields a short description of where trials run. A Ray already initialised in this
-    process (a test fixture, a notebook) is used as it is and left running.
+    process (a test fixture, a notebook) is used as it is and left running. With
+    ``record_in`` (the runs folder), a local instance's processes are recorded there while
+    it runs, so that the next run ends them if this one is killed (harness.ray_leftovers).
     """
     address = address or os.environ.get("RAY_ADDRESS") or None
     timeout = float(os.environ.get("HARNESS_RAY_CONNECT_TIMEOUT", "60"))
@@ -300,7 +329,7 @@ def ray_session(address: str | None = None) -> Iterator[str]:
         # _init_within: shorten them to a timeout set lower than that.
         env["RAY_py_gcs_connect_timeout_s"] = str(max(1, min(30, int(timeout))))
         env["RAY_gcs_rpc_server_connect_timeout_s"] = str(max(1, min(5, int(timeout))))
-    with restored_environment(), scoped_env(env):
+    with restored_environment(), scoped_env(env), contextlib.ExitStack() as recording:
         import ray
 
         if ray.is_initialized():
@@ -326,7 +355,14 @@ def ray_session(address: str | None = None) -> Iterator[str]:
                 logging_level=logging.WARNING,
             )
             where = f"a local Ray instance ({os.cpu_count()} CPUs)"
+            if record_in is not None:
+                from harness.ray_leftovers import recorded_instance
+
+                # Entered after ray.init, left after ray.shutdown: the record lives while
+                # the instance does.
+                recording.enter_context(recorded_instance(record_in))
         try:
-            yield where
+            with _without_worker_death_notices():
+                yield where
         finally:
             ray.shutdown()

@@ -22,8 +22,32 @@ PathLike = str | Path
 FINISHED_STATUSES = ("completed", "fitted")
 
 
+def is_finished(record: Mapping[str, Any]) -> bool:
+    """The one definition of a trial that ran to its own end (tables count only these)."""
+    return record.get("status") in FINISHED_STATUSES
+
+
 def finished(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [r for r in records if r.get("status") in FINISHED_STATUSES]
+    return [r for r in records if is_finished(r)]
+
+
+def resolved_config(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A record's whole config, every model, loss and task option with its default: the
+    record's own ``resolved_config``; for a training record written before records carried
+    it, resolved again from its ``config`` (the defaults are the code's, so this needs no
+    training); a record of another kind of trial (a theory check) keeps its ``config``."""
+    if "resolved_config" in record:
+        return record["resolved_config"]
+    config = record["config"]
+    if "model" not in config:  # not a training trial's config
+        return config
+    from harness.config import TrialConfig
+    from harness.errors import ConfigError
+
+    try:
+        return TrialConfig.from_dict(config).resolved_dict()
+    except ConfigError:  # a model or option since renamed: the config as it was written
+        return config
 
 
 def record_filename(record: Mapping[str, Any]) -> str:

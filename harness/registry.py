@@ -91,6 +91,10 @@ class OptionRegistry(Registry[F]):
         skip = len(self._facts[name]["fixed"])
         return {p.name: p.default for p in list(inspect.signature(factory).parameters.values())[skip:]}
 
+    def output(self, name: str) -> str:
+        """"classes" or "image": what entry ``name`` outputs, or the output it scores."""
+        return self.fact(name, "output")
+
     def fact(self, name: str, key: str) -> Any:
         self.get(name)
         return self._facts[name].get(key)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +18,6 @@ from harness.records import finished
 from harness.study import Profile, Study, get_study
 
 Printer = Callable[[str], None]
-
-# The results folder being written or reported, for a summary that cites another study's
-# results of the same profile (the theory study cites the denoising study's measured gap).
-_RESULTS_IN_USE: ContextVar[Path | None] = ContextVar("harness_results_dir", default=None)
-
-
-def results_dir_in_use() -> Path:
-    """The results folder of the write in progress; else the default one."""
-    return _RESULTS_IN_USE.get() or resolve_results_dir(None)
-
-
-@contextmanager
-def using_results_dir(results_dir: Path) -> Iterator[None]:
-    token = _RESULTS_IN_USE.set(results_dir)
-    try:
-        yield
-    finally:
-        _RESULTS_IN_USE.reset(token)
-
 
 class NoFinishedTrials(HarnessError):
     """No trial of the run finished: there is nothing to tabulate."""
@@ -114,12 +93,18 @@ def write_results(
     from harness.report import write_outputs
 
     target = results_dir / study.name / profile
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = _new_folder(target.parent, f".{profile}-new-")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = _new_folder(target.parent, f".{profile}-new-")
+    except OSError as error:
+        raise HarnessError(
+            f"cannot write results into {target.parent}: {error.strerror or error}; fix its "
+            "permissions and run `harness tables` to write them from the run's records"
+        ) from None
     try:
         # Summaries tabulate finished trials; with none there is only records.csv to write.
-        with using_results_dir(results_dir):
-            outputs = study.summary(records, profile) if finished(records) else []
+        # A study that uses another's results reads them from this same results folder.
+        outputs = study.summarize(records, profile, results_dir) if finished(records) else []
         write_outputs(records, outputs, staging)
         if run is not None:
             write_json_atomic(staging / RUN_FILE, dict(run))
@@ -127,17 +112,57 @@ def write_results(
             shutil.copyfile(target / RUN_FILE, staging / RUN_FILE)
         # The raw records travel with the tables so `harness tables` rebuilds them anywhere.
         copy_records(records, staging / RECORDS_DIR)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{profile}-old-", dir=target.parent))
-            os.replace(target, old / profile)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # half built: nothing worth keeping
+        raise
+    swap_in(staging, target)
     return target
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put the built ``staging`` folder in the place of ``target``, both in one folder.
+
+    The earlier results step aside under a hidden name and are deleted only once the new
+    ones are in place. A swap the file system refuses (an immutable folder, permissions)
+    is one HarnessError that names the folder; the new results are never deleted then:
+    they stay in a named folder beside the target (see ``keep_unswapped``)."""
+    old = target.with_name(f".{target.name}-old-{os.getpid()}-{os.urandom(4).hex()}")
+    stepped_aside = False
+    try:
+        if target.exists():
+            os.replace(target, old)
+            stepped_aside = True
+        os.replace(staging, target)
+    except OSError as error:
+        earlier = ""
+        if stepped_aside:
+            try:
+                os.replace(old, target)
+            except OSError:
+                earlier = f"; the earlier results are in {old}"
+        kept = keep_unswapped(staging, target)
+        raise HarnessError(
+            f"cannot replace the results folder {target}: {error.strerror or error} "
+            f"(immutable? see `lsattr -d`). The new results are kept in {kept}{earlier}; "
+            f"fix the folder's permissions, then move them to {target} or rebuild them "
+            f"with `harness tables {target.parent.name} --profile {target.name}`"
+        ) from None
+    if stepped_aside:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def keep_unswapped(staging: Path, target: Path) -> Path:
+    """Give results that could not be swapped in a name that says what they are
+    (``.<profile>-unswapped-<time>``); where even that rename is refused they stay in the
+    staging folder. Returns where they are."""
+    import time
+
+    kept = target.with_name(f".{target.name}-unswapped-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.rename(staging, kept)  # refused over an earlier kept folder (not empty)
+    except OSError:
+        return staging
+    return kept
 
 
 def sort_records(records: list[dict[str, Any]], profile: Profile) -> list[dict[str, Any]]:
@@ -146,6 +171,9 @@ def sort_records(records: list[dict[str, Any]], profile: Profile) -> list[dict[s
         records,
         key=lambda r: (
             order.get(r.get("stage"), len(order)),
+            # A deterministic stage's draw order; Tune's trial ids start with a random
+            # prefix per Tune run, so alone they would order rows differently each run.
+            int(r.get("trial_index", -1)),
             str(r.get("trial_id", "")),
             r.get("config_hash", ""),
         ),

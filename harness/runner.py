@@ -17,7 +17,6 @@ node of a cluster reaches); the markers stay in runs/.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,14 +29,20 @@ from harness.errors import HarnessError
 from harness.files import write_json_atomic
 from harness.plan import (
     PLAN_FILE,
+    PlanChanged,
     RunOptions,
     RunPlan,
     apply_overrides,
+    check_stage_unchanged,
+    done_marker,
+    load_done_stage,
     plan_run,
+    stage_definition,
     stage_fingerprint,
+    start_marker,
     validate_space,
 )
-from harness.records import annotate, finished, read_record
+from harness.records import annotate, finished
 from harness.results import (
     NoFinishedTrials,
     no_finished_message,
@@ -49,17 +54,13 @@ from harness.study import Stage
 
 Printer = Callable[[str], None]
 
-__all__ = ["RunOptions", "RunSummary", "TrialsFailed", "run_study"]
+__all__ = ["PlanChanged", "RunOptions", "RunSummary", "TrialsFailed", "run_study"]
 
 
 class TrialsFailed(HarnessError):
     """Some trials failed even after retries; their stage is not marked done."""
 
     exit_code = 4
-
-
-class PlanChanged(HarnessError):
-    """--resume met state made under another definition of the study."""
 
 
 @dataclass
@@ -75,43 +76,6 @@ class RunSummary:
 
 
 # ---------------------------------------------------------------------------- stage state
-
-
-def done_marker(plan: RunPlan, stage: Stage) -> Path:
-    return plan.state_dir / f"{stage.name}.done.json"
-
-
-def start_marker(plan: RunPlan, stage: Stage) -> Path:
-    return plan.state_dir / f"{stage.name}.start.json"
-
-
-def _check_resumable(plan: RunPlan) -> None:
-    path = plan.state_dir / PLAN_FILE
-    if not path.exists():
-        return
-    before = json.loads(path.read_text())
-    if before != json.loads(json.dumps(plan.fingerprint())):
-        raise PlanChanged(
-            f"{plan.state_dir} holds a run with other settings "
-            f"({before['overrides'] or 'no --set'}); resume with the same --set values, "
-            "or run without --resume to start over"
-        )
-
-
-def _check_stage_unchanged(plan: RunPlan, stage: Stage, fingerprint: str) -> None:
-    """A stage started or finished under another definition must not be mixed in."""
-    for marker in (done_marker(plan, stage), start_marker(plan, stage)):
-        if marker.exists():
-            before = json.loads(marker.read_text()).get("fingerprint")
-            if before != fingerprint:
-                raise PlanChanged(
-                    f"stage {stage.name!r} of {plan.study.name}/{plan.profile.name} was run "
-                    "under another definition (its space or settings changed since). Re-run it "
-                    f"with `harness run {plan.study.name} --profile {plan.profile.name} --resume "
-                    f"--rerun {stage.name}` (the stages before it are kept), or run without "
-                    "--resume to start fresh"
-                )
-            return
 
 
 def _forget_all(plan: RunPlan) -> None:
@@ -149,17 +113,6 @@ def remove_experiment(location: str) -> None:
         filesystem.delete_dir(path)
 
 
-def _load_done_stage(plan: RunPlan, stage: Stage) -> list[dict[str, Any]] | None:
-    marker = done_marker(plan, stage)
-    if not marker.exists():
-        return None
-    names = json.loads(marker.read_text())["records"]
-    folder = plan.records_dir / stage.name
-    if not all((folder / name).exists() for name in names):
-        return None  # records were removed by hand: run the stage again
-    return [read_record(folder / name) for name in names]
-
-
 # ---------------------------------------------------------------------------- running
 
 
@@ -167,9 +120,10 @@ def _stage_space(
     stage: Stage, earlier: list[dict[str, Any]], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
     # Later stages see only finished trials: a stopped or diverged one is not a candidate.
-    built = stage.space(finished(earlier)) if callable(stage.space) else stage.space
-    space = apply_overrides(dict(built), overrides)
-    validate_space(stage, space)
+    if not callable(stage.space):
+        return apply_overrides(dict(stage.space), overrides)  # validated by plan_run
+    space = apply_overrides(dict(stage.space(finished(earlier))), overrides)
+    validate_space(stage, space)  # built from earlier records: the plan could not check it
     return space
 
 
@@ -211,6 +165,7 @@ def _run_stage(
             resources=_resources(plan, stage),
             restore=plan.options.resume,
             on_trial_done=log_live if live is not None else None,
+            study=plan.options.study,
         )
     finally:
         if live is not None:
@@ -250,8 +205,21 @@ def _status_counts(records: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
+def _preload_mlflow(plan: RunPlan) -> None:
+    """Import MLflow (about 2 s) on a thread while Ray starts. Only the import: the store
+    is opened once every check has passed, so a refused run leaves no runs/mlflow.db."""
+    if not plan.options.tracking:
+        return
+    from harness.tracking import quiet_mlflow
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-import")
+    pool.submit(quiet_mlflow)
+    pool.shutdown(wait=False)  # the import runs on; Tracker.open waits for it at its import
+
+
 def _open_store(plan: RunPlan) -> Future | None:
-    """Open (on first use: create) the MLflow store on a thread while Ray starts."""
+    """Open (on first use: create) the MLflow store on a thread while the stages are set
+    up."""
     if not plan.options.tracking:
         return None
     from harness.tracking import Tracker
@@ -284,25 +252,30 @@ def _finish(tracker: Any, error: BaseException | None) -> None:
 
 def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
     """Validate, then run every stage of the profile on Ray Tune, then write results."""
+    from harness.ray_leftovers import end_leftovers
     from harness.ray_session import check_resources, ray_session
 
     started = time.perf_counter()
     plan = plan_run(options)
     echo(f"runs: {plan.runs_dir}  results: {plan.results_dir}"
          + (f"  Tune storage: {plan.storage_dir}" if options.storage else ""))
-    if options.resume:
-        _check_resumable(plan)
     records: list[dict[str, Any]] = []
     ran: list[str] = []
     skipped: list[str] = []
     tracker = None
-    store = _open_store(plan)
-    with ray_session(options.ray_address) as where:
+    _preload_mlflow(plan)
+    leftovers = end_leftovers(plan.runs_dir)  # of a local Ray a killed run started
+    if leftovers:
+        echo(leftovers)
+    with ray_session(options.ray_address, record_in=plan.runs_dir) as where:
         echo(f"running {plan.study.name}/{plan.profile.name} on {where}")
         for stage in plan.profile.stages:
             resources = _resources(plan, stage)
             custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu")}
             check_resources(stage, resources["gpu"], custom)
+        # Every check has passed (Ray's token handshake included): only from here on does
+        # the run create anything, the MLflow store too.
+        store = _open_store(plan)
         if not options.resume:
             _forget_all(plan)
         elif options.rerun:
@@ -315,15 +288,18 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
                 space = _stage_space(stage, records, plan.overrides)
                 fingerprint = stage_fingerprint(stage, space)
                 if options.resume:
-                    _check_stage_unchanged(plan, stage, fingerprint)
-                done = _load_done_stage(plan, stage) if options.resume else None
+                    # plan_run checked the stages it could; this one's space came from
+                    # records made only now (an earlier stage ran again).
+                    check_stage_unchanged(plan, stage, space)
+                done = load_done_stage(plan, stage) if options.resume else None
                 if done is not None:
                     echo(f"stage {stage.name}: done earlier, {len(done)} records kept (--resume)")
                     records += done
                     skipped.append(stage.name)
                     continue
                 write_json_atomic(start_marker(plan, stage),
-                                  {"stage": stage.name, "fingerprint": fingerprint})
+                                  {"stage": stage.name, "fingerprint": fingerprint,
+                                   "definition": stage_definition(stage, space)})
                 records += _run_stage(plan, stage, space, tracker, echo)
                 ran.append(stage.name)
         except BaseException as error:

@@ -8,10 +8,12 @@ stages before it (e.g. re-run the top five configurations of a search with three
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.errors import RegistryError
@@ -27,7 +29,7 @@ class Stage:
     space: Mapping[str, Any] | SpaceBuilder
     repeats: int = 1  # seeds: a grid over repeat = 0 .. repeats-1
     num_samples: int = 1  # searcher draws (random/optuna); a grid runs each point once per sample
-    scheduler: str = "fifo"  # "fifo" | "asha"
+    scheduler: str = "fifo"  # "fifo" | "asha" (successive halving: see deterministic)
     searcher: str = "grid"  # "grid" | "random" | "optuna"
     searcher_seed: int = 0
     metric: str | None = None  # None: the primary metric of the trials' task
@@ -37,6 +39,13 @@ class Stage:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int = 0  # 0 = as many as resources allow
+    # True: every decision is a function of the metrics (harness.halving): "asha" runs
+    # synchronous successive halving, rung by rung, and a learning searcher (optuna) suggests
+    # in fixed batches, learning each batch's results in draw order. False: Ray's
+    # asynchronous ASHA and searcher, which keep a large GPU sweep busy but make the trial
+    # set depend on which trial reports first.
+    deterministic: bool = True
+    search_batch: int = 0  # deterministic: trials per batch (one halving bracket); 0 = all
     trial: str = "train"  # what a trial runs: "train" (harness.train) or "check" (theory)
 
 
@@ -80,7 +89,33 @@ def verdict_for(holds: bool, profile: str) -> str:
     if holds:
         return VERDICTS[0]
     return VERDICTS[2] if profile == "paper" else VERDICTS[1]
-NarrativeFunction = Callable[[list[dict[str, Any]], str], Narrative]
+NarrativeFunction = Callable[..., Narrative]
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The results, at the same profile, of the studies a study declares in ``uses``: its
+    summary and narrative read another study's results only through this, so the
+    dependency is visible (``harness list``) and the folder is always named, never guessed
+    from the working tree."""
+
+    study: str
+    profile: str
+    results_dir: Path
+    uses: tuple[str, ...]
+
+    def folder(self, name: str) -> Path:
+        if name not in self.uses:
+            raise RegistryError(
+                f"study {self.study!r} reads the results of {name!r} without declaring it: "
+                f"add {name!r} to its Study(uses=...)"
+            )
+        return self.results_dir / name / self.profile
+
+    def records_csv(self, name: str) -> Path | None:
+        """results/<name>/<profile>/records.csv, or None when that study has not been run."""
+        path = self.folder(name) / "records.csv"
+        return path if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -88,8 +123,28 @@ class Study:
     name: str
     description: str
     profiles: Mapping[str, Profile]
-    summary: SummaryFunction  # (records, profile name) -> tables and figures
-    narrative: NarrativeFunction | None = None  # (records, profile name) -> the paper's text
+    summary: SummaryFunction  # (records, profile[, upstream]) -> tables and figures
+    narrative: NarrativeFunction | None = None  # (records, profile[, upstream]) -> the text
+    title: str = ""  # the paper's section title; empty: the description
+    order: int = 100  # where the paper puts the section (then by name)
+    # Studies whose results (same profile) the summary and narrative read; they then take
+    # a third argument, an Upstream. The runner and `harness list` order studies after them.
+    uses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        wanted = 3 if self.uses else 2
+        for what in ("summary", "narrative"):
+            function = getattr(self, what)
+            if function is not None and _positional_count(function) != wanted:
+                raise RegistryError(
+                    f"study {self.name!r}: its {what} must take {wanted} arguments "
+                    f"(records, profile{', upstream' if self.uses else ''}) "
+                    f"since it declares uses={self.uses!r}"
+                )
+
+    @property
+    def section_title(self) -> str:
+        return self.title or self.description
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -97,6 +152,28 @@ class Study:
                 f"study {self.name!r} has no profile {name!r}; choose one of: {', '.join(self.profiles)}"
             )
         return self.profiles[name]
+
+    def upstream(self, profile: str, results_dir: Path) -> Upstream:
+        return Upstream(self.name, profile, results_dir, self.uses)
+
+    def summarize(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> list[Any]:
+        """The study's tables and figures; ``results_dir`` holds the results it uses."""
+        if self.uses:
+            return self.summary(records, profile, self.upstream(profile, results_dir))
+        return self.summary(records, profile)
+
+    def narrate(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> Narrative:
+        """The paper's text for the study; ``results_dir`` holds the results it uses."""
+        if self.narrative is None:
+            raise RegistryError(f"study {self.name!r} has no narrative")
+        if self.uses:
+            return self.narrative(records, profile, self.upstream(profile, results_dir))
+        return self.narrative(records, profile)
+
+
+def _positional_count(function: Callable[..., Any]) -> int:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds for p in inspect.signature(function).parameters.values())
 
 
 STUDIES: Registry[Study] = Registry("study")
@@ -144,5 +221,33 @@ def get_study(name: str) -> Study:
 
 
 def list_studies() -> list[str]:
+    """Every registered study, each after the studies it uses (then by name), so running
+    them in this order gives every study the results it reads."""
     _discover()
-    return STUDIES.names()
+    names = STUDIES.names()
+    for name in names:
+        for used in STUDIES.get(name).uses:
+            if used not in names:
+                raise RegistryError(f"study {name!r} uses {used!r}, which is not registered")
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise RegistryError(f"studies use each other in a cycle through {name!r}")
+        visiting.add(name)
+        for used in sorted(STUDIES.get(name).uses):
+            visit(used)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in sorted(names):
+        visit(name)
+    return ordered
+
+
+def paper_order(names: list[str]) -> list[str]:
+    """The order of the paper's sections: each study's ``order``, then its name."""
+    return sorted(names, key=lambda n: (STUDIES.get(n).order, n))

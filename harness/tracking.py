@@ -19,14 +19,13 @@ Experiments are tagged as model-training experiments (``mlflow.experimentKind``)
 earlier MLflow 3 UIs read to open them on the runs table rather than the GenAI (traces)
 view. MLflow 3.17's UI ignores that tag: a sidebar switch (GenAI / Model
 training, default GenAI, remembered by the browser) decides, and the URL parameter
-``workflowType=machine_learning`` sets it; ``ui_links`` builds such URLs for `harness ui`.
+``workflowType=machine_learning`` sets it; ``harness.ui`` builds such URLs for `harness ui`.
 Each experiment also names the metric its stages optimize (``harness.primary_metric`` and
 ``harness.primary_metric_mode``), so those URLs list the trials best first.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -36,7 +35,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
@@ -47,7 +46,7 @@ PARENT_FILE = "mlflow-parent.json"
 TRIAL_KEY_TAG = "harness.trial_key"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI's "model training" experiment type
-PRIMARY_METRIC_TAG = "harness.primary_metric"  # the stages' metric: ui_links sorts by it
+PRIMARY_METRIC_TAG = "harness.primary_metric"  # the stages' metric: harness.ui sorts by it
 PRIMARY_MODE_TAG = "harness.primary_metric_mode"  # "max" or "min"
 MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 MAX_METRICS_PER_BATCH = 1000
@@ -111,6 +110,7 @@ def trial_tags(record: Mapping[str, Any]) -> dict[str, str]:
         "git_commit": environment.get("git_commit"),
         "device": environment.get("device_name") or environment.get("device"),
         "restored_from_epoch": record.get("restored_from_epoch"),
+        "scheduler": record.get("scheduler"),  # fifo, synchronous-halving or asha
         "label": record.get("label"),
         TRIAL_KEY_TAG: trial_key(record),
     }
@@ -142,50 +142,24 @@ def epoch_metrics(record: Mapping[str, Any]) -> list[tuple[str, float, int]]:
 
 
 def write_trial_artifacts(record: Mapping[str, Any], folder: Path) -> list[Path]:
-    """The files a trial's run keeps: its record, per-class accuracy and confusion matrix."""
+    """The files a trial's run keeps: its record, and what its task adds (a classifier's
+    per-class accuracy and confusion matrix)."""
     from harness.records import write_record
+    from harness.tasks import record_task
 
     paths = [write_record(dict(record), folder)]
-    per_class = record.get("per_class_accuracy")
-    names = record.get("class_names") or []
-    if per_class:
-        counts = record.get("train_class_counts") or [None] * len(per_class)
-        path = folder / "per_class_accuracy.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["class", "name", "test_accuracy", "train_count"])
-            for i, accuracy in enumerate(per_class):
-                writer.writerow(
-                    [
-                        i,
-                        names[i] if i < len(names) else i,
-                        accuracy,
-                        counts[i] if i < len(counts) else None,
-                    ]
-                )
-        paths.append(path)
-    matrix = record.get("confusion_matrix")
-    if matrix:
-        paths.append(_confusion_png(matrix, names or [str(i) for i in range(len(matrix))], folder))
+    task = record_task(record)
+    if task is not None:
+        paths += task.write_artifacts(record, folder)
     return paths
 
 
-def _confusion_png(matrix: Sequence[Sequence[float]], names: Sequence[str], folder: Path) -> Path:
-    try:
-        from harness.report import confusion_heatmap, write_figure
-    except ImportError:  # the report package is optional here: plain matplotlib will do
-        from matplotlib.figure import Figure
+class TrialRun(NamedTuple):
+    """A trial's run found under the parent run."""
 
-        figure = Figure(figsize=(5, 4))
-        axes = figure.subplots()
-        image = axes.imshow(matrix, cmap="Blues")
-        figure.colorbar(image, ax=axes)
-        axes.set_xlabel("predicted")
-        axes.set_ylabel("true")
-        path = folder / "confusion_matrix.png"
-        figure.savefig(path, dpi=100)
-        return path
-    return write_figure(confusion_heatmap(matrix, names), folder, "confusion_matrix")
+    run_id: str
+    status: str | None  # the record's status tag; None while the run is still RUNNING
+    running: bool
 
 
 class Tracker:
@@ -263,10 +237,10 @@ class Tracker:
         write_json_atomic(self._parent_file, {"run_id": self.parent_run_id, "uri": self.uri})
         return self.parent_run_id
 
-    def _existing_trial_runs(self) -> dict[str, tuple[str, str | None]]:
-        """trial key -> (run id, status tag) of the trial runs under the parent run; a run
-        that never finished logging (still RUNNING) counts as having no status."""
-        found: dict[str, tuple[str, str | None]] = {}
+    def _existing_trial_runs(self) -> dict[str, TrialRun]:
+        """trial key -> its run under the parent run; a run that never finished logging
+        (still RUNNING) counts as having no status."""
+        found: dict[str, TrialRun] = {}
         token = None
         while True:
             page = self.client.search_runs(
@@ -278,12 +252,20 @@ class Tracker:
             for run in page:
                 key = run.data.tags.get(TRIAL_KEY_TAG)
                 if key:
-                    complete = run.info.status != "RUNNING"
-                    status = run.data.tags.get("status") if complete else None
-                    found[key] = (run.info.run_id, status)
+                    running = run.info.status == "RUNNING"
+                    status = None if running else run.data.tags.get("status")
+                    found[key] = TrialRun(run.info.run_id, status, running)
             token = page.token
             if not token:
                 return found
+
+    def _drop(self, run: TrialRun) -> None:
+        """Delete a trial run being replaced. One a killed driver left RUNNING is marked
+        KILLED first: MLflow deletes runs in any state, and a deleted run still RUNNING
+        reads as live to anything that lists deleted runs (the UI's trash, a restore)."""
+        if run.running:
+            self.client.set_terminated(run.run_id, "KILLED")
+        self.client.delete_run(run.run_id)
 
     def log_trials(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
         """One nested run per trial record, replacing any earlier run of the same trial."""
@@ -292,7 +274,7 @@ class Tracker:
         for record in records:
             old = existing.get(trial_key(record))
             if old:
-                self.client.delete_run(old[0])
+                self._drop(old)
             run_ids.append(self.log_trial(record))
         return run_ids
 
@@ -303,16 +285,16 @@ class Tracker:
         existing = self._existing_trial_runs() if self.parent_run_id else {}
         wanted = {trial_key(r): r for r in records}
         prefix = f"{profile}/{stage}/"
-        for key, (run_id, _status) in existing.items():
+        for key, run in existing.items():
             if key.startswith(prefix) and key not in wanted:
-                self.client.delete_run(run_id)
+                self._drop(run)
         written = 0
         for key, record in wanted.items():
             old = existing.get(key)
-            if old and old[1] == str(record.get("status")):
+            if old and old.status == str(record.get("status")):
                 continue
             if old:
-                self.client.delete_run(old[0])
+                self._drop(old)
             self.log_trial(record)
             written += 1
         return written
@@ -367,39 +349,3 @@ class Tracker:
             self.client.set_terminated(self.parent_run_id, status)
         except Exception as error:  # noqa: BLE001 - never hide the run's own error behind this
             print(f"harness: warning: could not close MLflow run {self.parent_run_id}: {error}")
-
-
-def runs_url(base: str, experiment_id: str, metric: str | None = None, mode: str = "max") -> str:
-    """The MLflow UI page of an experiment's runs in its "Model training" view. With a
-    metric: sorted by it, best first, which also lists the trial runs flat (the UI nests
-    them under their parent run, collapsed, only when runs are sorted by time), as charts
-    (compareRunsMode=CHART: every metric per epoch for the ten best trials)."""
-    from urllib.parse import urlencode
-
-    query = {"workflowType": "machine_learning"}
-    if metric:
-        query.update(orderByKey=f"metrics.`{metric}`", orderByAsc=str(mode == "min").lower(),
-                     compareRunsMode="CHART")  # fmt: skip
-    return f"{base}/#/experiments/{experiment_id}/runs?{urlencode(query, safe='')}"
-
-
-def ui_links(uri: str, base: str) -> list[tuple[str, str]]:
-    """(study, URL of its trials) for each harness experiment in a SQLite store; empty for
-    a store that does not exist yet (it is not created here), another kind of store (a
-    server that may not answer), or one that cannot be read."""
-    if not uri.startswith("sqlite:///") or not Path(uri.removeprefix("sqlite:///")).is_file():
-        return []
-    try:
-        quiet_mlflow()
-        from mlflow import MlflowClient
-
-        experiments = MlflowClient(tracking_uri=uri).search_experiments(
-            filter_string=f"tags.`{EXPERIMENT_KIND_TAG}` = '{EXPERIMENT_KIND}'"
-        )
-    except Exception:  # noqa: BLE001 - the links are a convenience; the UI still starts
-        return []
-    return [
-        (e.name, runs_url(base, e.experiment_id, e.tags.get(PRIMARY_METRIC_TAG),
-                          e.tags.get(PRIMARY_MODE_TAG, "max")))  # fmt: skip
-        for e in sorted(experiments, key=lambda e: e.name)
-    ]

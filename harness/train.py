@@ -88,7 +88,9 @@ def trial_determinism(config: TrialConfig, device: torch.device) -> Iterator[Non
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
 
 
-def _autocast_factory(config: TrialConfig, device: torch.device) -> Callable[[], Any]:
+def autocast_factory(config: TrialConfig, device: torch.device) -> Callable[[], Any]:
+    """A context factory for the trial's precision: bf16 autocast (the default on CUDA),
+    else a no-op. The GPU suite times its steps under the same one."""
     precision = config.precision
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
@@ -97,9 +99,29 @@ def _autocast_factory(config: TrialConfig, device: torch.device) -> Callable[[],
     return contextlib.nullcontext
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so a wall-clock reading covers it (CUDA only)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def train_step(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    autocast: Callable[[], Any],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step: the forward pass under ``autocast``, the loss on float32 logits
+    (autocast may give bf16 ones), backward, step. Returns (outputs, loss), not detached."""
+    with autocast():
+        outputs = forward(inputs)
+        loss = loss_fn(outputs.float(), targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return outputs, loss
 
 
 def train(
@@ -147,7 +169,7 @@ def _train(
     lookahead = build_lookahead(model, steps_per_epoch, config)
     set_epoch = getattr(model, "set_epoch", None)
     forward = torch.compile(model) if config.compile else model
-    autocast = _autocast_factory(config, device)
+    autocast = autocast_factory(config, device)
 
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -180,6 +202,7 @@ def _train(
             "schema_version": RECORD_SCHEMA_VERSION,
             "status": status,
             "config": config.to_dict(),
+            "resolved_config": config.resolved_dict(),
             "config_hash": config.config_hash(),
             "seed": seed,
             "final": task.finalize(final),
@@ -209,7 +232,7 @@ def _train(
         if set_epoch is not None:
             set_epoch(epoch)
         model.train()
-        _synchronize(device)
+        synchronize(device)
         epoch_start = time.perf_counter()
         meter = task.meter()
         step = epoch * steps_per_epoch
@@ -217,18 +240,13 @@ def _train(
             if step >= last_step:
                 break  # train_fraction < 1: the last epoch ends early
             loss_fn.set_progress(step / last_step)
-            with autocast():
-                outputs = forward(inputs)
-                loss = loss_fn(outputs.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            outputs, loss = train_step(forward, loss_fn, optimizer, autocast, inputs, targets)
             scheduler.step()
             meter.update(outputs.detach(), targets, loss.detach())
             step += 1
             if lookahead is not None:
                 lookahead.after_step(model, step)
-        _synchronize(device)
+        synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
         train_metrics = meter.result()
         if not math.isfinite(train_metrics["train_loss"]):

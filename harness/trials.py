@@ -43,9 +43,14 @@ from harness.study import Stage
 FAULT_FAIL_ONCE_AT_EPOCH = "fault.fail_once_at_epoch"
 FAULT_FAIL_WHILE_EXISTS = "fault.fail_while_exists"
 FAULT_HOLD_WHILE_EXISTS = "fault.hold_while_exists"
+# Set by the harness for a deterministic stage's trials (harness.halving), never by a study:
+# the trial's draw index, the epoch its rung ends at, the checkpoint its last rung ended on.
+TRIAL_INDEX = "harness.trial_index"
+STOP_AT_EPOCH = "harness.stop_at_epoch"
+CONTINUE_FROM = "harness.continue_from"
 # Keys a trial's Tune config may hold besides its config keys: the trainable uses them itself.
 TRAINABLE_KEYS = frozenset({FAULT_FAIL_ONCE_AT_EPOCH, FAULT_FAIL_WHILE_EXISTS,
-                            FAULT_HOLD_WHILE_EXISTS})
+                            FAULT_HOLD_WHILE_EXISTS, TRIAL_INDEX, STOP_AT_EPOCH, CONTINUE_FROM})
 SCHEDULERS = ("fifo", "asha")
 SEARCHERS = ("grid", "random", "optuna")
 
@@ -95,6 +100,9 @@ class TrialSpec:
     fail_once_at_epoch: int | None = None
     fail_while_exists: str | None = None
     hold_while_exists: str | None = None
+    trial_index: int | None = None
+    stop_at_epoch: int | None = None
+    continue_from: Any = None  # a Tune checkpoint
 
 
 def split_trial_values(values: Mapping[str, Any], kind: str = "train") -> TrialSpec:
@@ -121,7 +129,8 @@ def split_trial_values(values: Mapping[str, Any], kind: str = "train") -> TrialS
             )
     flag, hold = own.get(FAULT_FAIL_WHILE_EXISTS), own.get(FAULT_HOLD_WHILE_EXISTS)
     return TrialSpec(config, label, fail_at, str(flag) if flag else None,
-                     str(hold) if hold else None)
+                     str(hold) if hold else None, own.get(TRIAL_INDEX), own.get(STOP_AT_EPOCH),
+                     own.get(CONTINUE_FROM))
 
 
 def _epochs_values(value: Any) -> list[int]:
@@ -188,6 +197,8 @@ def check_stage(stage: Stage, space: Mapping[str, Any]) -> None:
             f"stage {stage.name!r}: optuna cannot run a grid over repeats; search with "
             "repeats=1, then re-run the best configurations with seeds in a later stage"
         )
+    if stage.search_batch < 0:
+        raise ConfigError(f"stage {stage.name!r}: search_batch must be >= 0 (0: one batch)")
     if stage.scheduler == "asha":
         top = max_epochs(space)
         if not 1 <= stage.grace_period <= top or stage.reduction_factor < 2:

@@ -15,36 +15,42 @@ status (``fitted``), and ``running`` otherwise; the driver turns ``running`` int
 ``stopped`` (Tune marked the trial done: an early stop by ASHA) or ``failed`` (retries
 exhausted); a trial still ``running`` after the Tuner returned was interrupted (Ctrl-C),
 and the stage is not finished.
+
+A deterministic stage (``Stage.deterministic``; ``harness.halving``) that halves or learns
+is run as a series of Tune runs of fixed lists of trials ("points"), one per batch and
+rung: a trial that reaches its rung's epoch reports, marks its record ``stopped`` and
+ends; if promoted, it goes on in the next rung's run from that checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import stat
-import tempfile
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.records import annotate
+from harness.errors import INTERRUPTED_EXIT, HarnessError
+from harness.halving import (
+    RungTrial,
+    metric_value,
+    run_batches,
+    rung_epochs,
+    runs_in_batches,
+    scheduler_name,
+)
 from harness.space import Choice, Grid, IntRange, LogUniform, Uniform, is_domain
 from harness.study import Stage
+from harness.trainable import POINT_KEY, make_trainable, unwrap_point
 from harness.trials import (
-    FAULT_FAIL_ONCE_AT_EPOCH,
-    FAULT_FAIL_WHILE_EXISTS,
+    CONTINUE_FROM,
+    STOP_AT_EPOCH,
+    TRIAL_INDEX,
     max_epochs,
-    split_trial_values,
     stage_metric,
-    trial_kind,
 )
 
-STATE_FILE = "state.pt"
 MAX_FAILURES = 2
 CHECKPOINTS_TO_KEEP = 2
 
@@ -52,11 +58,7 @@ CHECKPOINTS_TO_KEEP = 2
 class StageInterrupted(HarnessError):
     """Tune stopped before every trial finished (Ctrl-C, SIGUSR1)."""
 
-    exit_code = 130
-
-
-class InjectedFault(RuntimeError):
-    """Raised by the fault-injection knob; never by a real trial."""
+    exit_code = INTERRUPTED_EXIT
 
 
 # ---------------------------------------------------------------------------- search space
@@ -116,14 +118,20 @@ def build_scheduler(stage: Stage, space: Mapping[str, Any]) -> Any:
     return FIFOScheduler()
 
 
+def optuna_searcher(stage: Stage) -> Any:
+    """Ray's Optuna searcher with a TPE sampler seeded by the stage."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=stage.searcher_seed))
+
+
 def build_search_alg(stage: Stage) -> Any:
     if stage.searcher == "optuna":
-        import optuna
         from ray.tune.search import ConcurrencyLimiter
-        from ray.tune.search.optuna import OptunaSearch
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=stage.searcher_seed))
+        searcher = optuna_searcher(stage)
         if stage.max_concurrent:
             return ConcurrencyLimiter(searcher, max_concurrent=stage.max_concurrent)
         return searcher
@@ -135,142 +143,6 @@ def build_search_alg(stage: Stage) -> Any:
     )
 
 
-# ---------------------------------------------------------------------------- the trainable
-
-# A reused actor runs many trials: decode each dataset once per worker, but keep only the
-# most recent one, since a CIFAR-10 copy is ~180 MB and a study may switch datasets.
-DATASETS_PER_WORKER = 1
-_DATASET_CACHE: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
-
-
-def cached_dataset(name: str, data_root: str | None) -> Any:
-    from harness.data import load_dataset
-
-    key = (name, data_root)
-    if key in _DATASET_CACHE:
-        _DATASET_CACHE.move_to_end(key)
-        return _DATASET_CACHE[key]
-    while len(_DATASET_CACHE) >= DATASETS_PER_WORKER:
-        _DATASET_CACHE.popitem(last=False)
-    _DATASET_CACHE[key] = load_dataset(name, data_root)
-    return _DATASET_CACHE[key]
-
-
-def tune_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Scalars only: Tune's result table and schedulers need no per-class lists."""
-    return {
-        k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
-    }
-
-
-def _report(metrics: Mapping[str, Any], state: Mapping[str, Any] | None, record: dict) -> None:
-    from ray import tune
-
-    from harness.records import write_record
-    from harness.train import save_checkpoint
-
-    with tempfile.TemporaryDirectory(prefix="harness-ckpt-") as folder:
-        if state is not None:
-            save_checkpoint(
-                {k: v for k, v in state.items() if k != "record"}, Path(folder) / STATE_FILE
-            )
-        write_record(record, folder)
-        # report() copies the folder to Ray storage before it returns, so the temp dir can go.
-        tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
-
-
-def _restore_state() -> dict[str, Any] | None:
-    from ray import tune
-
-    from harness.train import load_checkpoint
-
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return None
-    with checkpoint.as_directory() as folder:
-        path = Path(folder) / STATE_FILE
-        return load_checkpoint(path) if path.exists() else None
-
-
-def run_trial(
-    values: Mapping[str, Any],
-    data_root: str | None = None,
-    kind: str = "train",
-    metric: str = "test_acc",
-) -> None:
-    """The body of the Tune trainable: restore if Tune has a checkpoint, run, report."""
-    spec = split_trial_values(values, kind)
-    config = spec.config
-    state = _restore_state()
-    restored_from = int(state["epoch"]) if state is not None else None
-    fail_at = spec.fail_once_at_epoch if state is None else None
-
-    node = _node_id()
-
-    def finish(record: dict[str, Any]) -> dict[str, Any]:
-        # The variant's name is what study tables group by; the node is where it ran
-        # (on a cluster, --trial-resource pins trials to nodes: the record shows it held).
-        if node and isinstance(record.get("environment"), dict):
-            record["environment"] = {**record["environment"], "ray_node_id": node}
-        return annotate(record, label=spec.label, restored_from_epoch=restored_from)
-
-    def report(metrics: dict[str, Any], snapshot: dict[str, Any] | None) -> None:
-        if fail_at is not None and metrics["epoch"] == fail_at:
-            raise InjectedFault(f"{FAULT_FAIL_ONCE_AT_EPOCH}={fail_at}: injected failure")
-        flag = spec.fail_while_exists
-        if flag and metrics["epoch"] >= 2 and os.path.exists(flag):
-            raise InjectedFault(f"{FAULT_FAIL_WHILE_EXISTS}: {flag} exists")
-        if spec.hold_while_exists and metrics["epoch"] == 2:
-            _hold(spec.hold_while_exists)
-        assert snapshot is not None
-        record = dict(snapshot["record"])
-        if record["status"] == "running" and metrics["epoch"] == config.epochs:
-            record["status"] = "completed"  # the run has nothing left to do after this report
-        _report(tune_metrics(metrics), snapshot, finish(record))
-
-    run = trial_kind(kind).run_function()
-    extra = {"dataset": cached_dataset(config.dataset, data_root)} if kind == "train" else {}
-    record = run(config, report, checkpoint=state, data_root=data_root, **extra)
-    if record["status"] == "diverged":
-        # A diverged epoch is not reported by train(); send its record as the last result,
-        # with the stage's metric as NaN, which Tune's strict metric check wants.
-        last = record["history"][-1]
-        metrics = {"epoch": last["epoch"], "train_loss": last["train_loss"], metric: math.nan}
-        _report(metrics, None, finish(record))
-
-
-def _node_id() -> str | None:
-    """The Ray node this trial runs on (None outside Ray)."""
-    import ray
-
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-
-
-def _hold(flag: str) -> None:
-    """The hold knob: announce on ``flag.fifo`` (a named pipe), then wait while ``flag``
-    exists; the driver may stop the trial meanwhile."""
-    if not os.path.exists(flag):
-        return
-    pipe = f"{flag}.fifo"
-    if os.path.exists(pipe) and stat.S_ISFIFO(os.stat(pipe).st_mode):
-        with open(pipe, "w") as announce:
-            announce.write("held\n")
-    while os.path.exists(flag):
-        time.sleep(0.1)
-
-
-def make_trainable(
-    kind: str, data_root: str | None, resources: Mapping[str, float], metric: str
-) -> Callable[[dict], None]:
-    """The function Tune runs per trial, with its resource request attached."""
-    from ray import tune
-
-    def harness_trial(config: dict[str, Any]) -> None:
-        run_trial(config, data_root, kind, metric)
-
-    return tune.with_resources(harness_trial, dict(resources))
-
-
 # ---------------------------------------------------------------------------- results
 
 
@@ -280,6 +152,7 @@ class TrialOutcome:
     config: dict[str, Any]
     record: dict[str, Any] | None  # None when the trial failed before its first checkpoint
     error: str | None
+    checkpoint: Any = None  # the last one: where a promoted trial goes on from
 
 
 def _record_from_checkpoint(checkpoint: Any) -> dict[str, Any] | None:
@@ -290,6 +163,48 @@ def _record_from_checkpoint(checkpoint: Any) -> dict[str, Any] | None:
     with checkpoint.as_directory() as folder:
         files = sorted(p for p in Path(folder).glob("*.json") if not p.name.startswith("."))
         return read_record(files[0]) if files else None
+
+
+class _OneLineNotices:
+    """A filter on Tune's loggers: a failed trial task is logged with its whole traceback
+    (Ray's ~20-line ActorDiedError when a worker is killed) and its retry warns about files
+    not there yet; Ctrl-C is logged when it arrives and again with a hint to call
+    ``Tuner.restore(...)``. The user reads one harness line for each instead (the
+    interrupt's is the StageInterrupted error, which names --resume)."""
+
+    DROPPED = ("Experiment has been interrupted", "Stop signal received",
+               "Remote file not found")  # fmt: skip
+
+    def filter(self, record: Any) -> bool:
+        message = record.getMessage()
+        if message.startswith(self.DROPPED):
+            return False
+        if message.startswith("Trial task failed for trial ") and record.exc_info:
+            trial = message.removeprefix("Trial task failed for trial ")
+            print(f"harness: trial {trial.removeprefix('harness_trial_')} failed: "
+                  f"{failure_reason(record.exc_info[1])}; Tune retries a failed trial from "
+                  f"its last checkpoint, up to {MAX_FAILURES} times", flush=True)
+            return False
+        return True
+
+
+def one_line_tune_notices() -> None:
+    import logging
+
+    for name in ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.logger.logger"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _OneLineNotices) for f in logger.filters):
+            logger.addFilter(_OneLineNotices())
+
+
+def failure_reason(error: BaseException | None) -> str:
+    """Why a trial task failed, in a few words: a dead worker process, or the trial's own
+    exception."""
+    from ray.exceptions import RayActorError
+
+    if isinstance(error, RayActorError):
+        return f"its worker process died ({type(error).__name__}: killed, out of memory, or crashed)"
+    return describe_error(error) if error is not None else "unknown error"
 
 
 def describe_error(error: BaseException) -> str:
@@ -317,7 +232,8 @@ def outcome_from_result(result: Any) -> TrialOutcome:
     trial_id = str(metrics.get("trial_id") or Path(result.path).name)
     error = None if result.error is None else describe_error(result.error)
     record = _final_record(result.checkpoint, error, bool(metrics.get("done")))
-    return TrialOutcome(trial_id, dict(result.config or {}), record, error)
+    return TrialOutcome(trial_id, unwrap_point(result.config or {}), record, error,
+                        result.checkpoint)
 
 
 def trial_done_callback(hook: Callable[[TrialOutcome], None]) -> Any:
@@ -366,73 +282,188 @@ def run_tuner(
     resources: Mapping[str, float],
     restore: bool,
     on_trial_done: Callable[[TrialOutcome], None] | None = None,
+    study: str | None = None,
 ) -> list[TrialOutcome]:
-    """Run (or continue, when ``restore``) one stage as a Tuner and return every trial.
+    """Run (or continue, when ``restore``) one stage and return every trial.
 
-    The experiment lives at ``<storage_path>/<name>`` (a folder or a URI every node of a
-    cluster reaches). ``resources`` is one trial's request (CPU, GPU, custom resources).
-    ``on_trial_done`` sees each trial that finishes in this process (not those a restored
-    experiment had finished before), as it finishes.
+    The stage's Tune state lives at ``<storage_path>/<name>`` (a folder or a URI every node
+    of a cluster reaches): one experiment, or for a deterministic stage that halves or
+    learns (``harness.halving``), one experiment per batch and rung below it.
+    ``resources`` is one trial's request (CPU, GPU, custom resources); ``study`` names the
+    study whose module each worker imports first (what it registers). ``on_trial_done``
+    sees each trial that finishes in this process (not those a restored experiment had
+    finished before), as it finishes.
     """
-    from ray import tune
-    from ray.tune.logger import JsonLoggerCallback
+    import logging
 
     metric, mode = stage_metric(stage, space)
     # Tune's result grid reads each trial's metrics files to build dataframes we never use
     # (records come from checkpoints), and warns for every trial that had not reported yet
     # (one that never started, or one an interrupt cut short): noise, not a problem.
-    import logging
-
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    trainable = make_trainable(stage.trial, data_root, resources, metric)
-    location = f"{storage_path.rstrip('/')}/{name}"
-    if restore and tune.Tuner.can_restore(location):
-        # Finished trials are kept as they are; errored ones resume from their checkpoints.
-        tuner = tune.Tuner.restore(location, trainable=trainable, resume_errored=True)
-    else:
-        searched = sorted(k for k, v in space.items() if is_domain(v))
-        if stage.repeats > 1:
-            searched.append("repeat")
-        reporter = tune.CLIReporter(
-            metric_columns={"epoch": "epoch", metric: metric},
-            parameter_columns=searched or None,
-            max_report_frequency=10,
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space(stage, space),
-            tune_config=tune.TuneConfig(
-                metric=metric,
-                mode=mode,
-                search_alg=build_search_alg(stage),
-                scheduler=build_scheduler(stage, space),
-                num_samples=stage.num_samples,
-                # Trials with one resource shape share actors: no process start per trial.
-                reuse_actors=True,
-                trial_dirname_creator=trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=name,
-                storage_path=storage_path,
-                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
-                progress_reporter=reporter,
-                callbacks=[JsonLoggerCallback()]
-                + ([trial_done_callback(on_trial_done)] if on_trial_done else []),
-                verbose=1,
-            ),
-        )
-    outcomes = [outcome_from_result(result) for result in tuner.fit()]
-    # Tune returns normally after Ctrl-C, marking running trials terminated; a trial that
-    # never started, or whose record is still "running", was cut short.
-    unfinished = [
-        o
-        for o in outcomes
-        if o.error is None and (o.record is None or o.record["status"] == "running")
+    one_line_tune_notices()
+    trainable = make_trainable(stage.trial, data_root, resources, metric, scheduler_name(stage),
+                               study)
+    searched = sorted(k for k, v in space.items() if is_domain(v))
+    if stage.repeats > 1:
+        searched.append("repeat")
+    experiment = _Experiment(trainable, metric, mode, searched, restore, on_trial_done)
+    if runs_in_batches(stage):
+        return _run_in_batches(experiment, f"{storage_path.rstrip('/')}/{name}", stage, space)
+    return experiment.run(
+        storage_path, name, param_space(stage, space), build_search_alg(stage),
+        build_scheduler(stage, space), stage.num_samples,
+    )
+
+
+@dataclass
+class _Experiment:
+    """What every Tune run of one stage shares."""
+
+    trainable: Any
+    metric: str
+    mode: str
+    searched: list[str]  # the progress table's parameter columns
+    restore: bool
+    on_trial_done: Callable[[TrialOutcome], None] | None
+
+    def run(self, storage_path: str, name: str, params: Mapping[str, Any], search_alg: Any,
+            scheduler: Any, num_samples: int, columns: list[str] | None = None,
+            live: bool = True) -> list[TrialOutcome]:
+        """One Tuner at ``<storage_path>/<name>``, restored if asked and there."""
+        from ray import tune
+        from ray.tune.logger import JsonLoggerCallback
+
+        location = f"{storage_path.rstrip('/')}/{name}"
+        if self.restore and tune.Tuner.can_restore(location):
+            # Finished trials are kept as they are; errored ones resume from their checkpoints.
+            tuner = tune.Tuner.restore(location, trainable=self.trainable, resume_errored=True)
+        else:
+            columns = self.searched if columns is None else columns
+            reporter = tune.CLIReporter(
+                metric_columns={"epoch": "epoch", self.metric: self.metric},
+                parameter_columns=columns or None,
+                max_report_frequency=10,
+            )
+            hook = self.on_trial_done if live else None
+            tuner = tune.Tuner(
+                self.trainable,
+                param_space=dict(params),
+                tune_config=tune.TuneConfig(
+                    metric=self.metric,
+                    mode=self.mode,
+                    search_alg=search_alg,
+                    scheduler=scheduler,
+                    num_samples=num_samples,
+                    # Trials with one resource shape share actors: no process start per trial.
+                    reuse_actors=True,
+                    trial_dirname_creator=trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=name,
+                    storage_path=storage_path,
+                    failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
+                    progress_reporter=reporter,
+                    callbacks=[JsonLoggerCallback()]
+                    + ([trial_done_callback(hook)] if hook else []),
+                    verbose=1,
+                ),
+            )
+        outcomes = [outcome_from_result(result) for result in tuner.fit()]
+        # Tune returns normally after Ctrl-C, marking running trials terminated; a trial that
+        # never started, or whose record is still "running", was cut short.
+        unfinished = [
+            o
+            for o in outcomes
+            if o.error is None and (o.record is None or o.record["status"] == "running")
+        ]
+        if unfinished:
+            raise StageInterrupted(
+                f"interrupted with {len(unfinished)} of {len(outcomes)} trials unfinished; the "
+                f"state is saved in {location}: run the same command with --resume to continue"
+            )
+        return outcomes
+
+
+def draw_variants(params: Mapping[str, Any], num_samples: int, seed: int) -> list[dict[str, Any]]:
+    """Every trial a grid or random search would run, in Tune's order, from the same seeded
+    generator Tune's BasicVariantGenerator uses."""
+    from ray.tune.search.sample import _BackwardsCompatibleNumpyRng
+    from ray.tune.search.variant_generator import generate_variants
+
+    rng = _BackwardsCompatibleNumpyRng(seed)
+    return [
+        spec["config"]
+        for _ in range(num_samples)
+        for _resolved, spec in generate_variants({"config": dict(params)}, random_state=rng)
     ]
-    if unfinished:
-        raise StageInterrupted(
-            f"interrupted with {len(unfinished)} of {len(outcomes)} trials unfinished; the "
-            f"state is saved in {location}: run the same command with --resume to continue"
+
+
+def _run_in_batches(
+    experiment: _Experiment, location: str, stage: Stage, space: Mapping[str, Any]
+) -> list[TrialOutcome]:
+    """A deterministic stage (harness.halving): batches drawn from the seeded searcher,
+    each a bracket of synchronous successive halving (FIFO: a single rung to the end)."""
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search import BasicVariantGenerator
+    from ray.tune.search.sample import Domain
+
+    metric, mode = experiment.metric, experiment.mode
+    params = param_space(stage, space)
+    if stage.searcher == "optuna":
+        searcher = optuna_searcher(stage)
+        searcher.set_search_properties(metric, mode, params)
+        constants = {k: v for k, v in params.items() if not isinstance(v, Domain)}
+        num_trials = stage.num_samples
+
+        def draw(start: int, count: int) -> list[dict[str, Any]]:
+            return [{**constants, **searcher.suggest(str(i))} for i in range(start, start + count)]
+
+        def learn(results: list[tuple[int, dict[str, Any] | None]]) -> None:
+            for index, record in results:  # in draw order, so TPE's history is the same
+                value = metric_value(record, metric)
+                found = value is not None and math.isfinite(value)
+                searcher.on_trial_complete(str(index), {metric: value} if found else None,
+                                           error=not found)
+    else:
+        points = draw_variants(params, stage.num_samples, stage.searcher_seed)
+        num_trials = len(points)
+
+        def draw(start: int, count: int) -> list[dict[str, Any]]:
+            return points[start:start + count]
+
+        def learn(results: list[tuple[int, dict[str, Any] | None]]) -> None:
+            """A grid or random search learns nothing."""
+
+    def run_rung(name: str, trials: Sequence[RungTrial], stop_at: int | None) -> list[TrialOutcome]:
+        given = []
+        for trial in trials:
+            point = {**trial.values, TRIAL_INDEX: trial.index}
+            if stop_at is not None:
+                point[STOP_AT_EPOCH] = stop_at
+            if trial.continue_from is not None:
+                point[CONTINUE_FROM] = trial.continue_from
+            given.append(point)
+        outcomes = experiment.run(
+            location, name, {POINT_KEY: tune.grid_search(given)},
+            BasicVariantGenerator(max_concurrent=stage.max_concurrent), FIFOScheduler(), 1,
+            columns=[f"{POINT_KEY}/{key}" for key in experiment.searched], live=False,
         )
-    return outcomes
+        by_index = {o.config[TRIAL_INDEX]: o for o in outcomes}
+        return [by_index[trial.index] for trial in trials]
+
+    rungs = rung_epochs(stage.grace_period, stage.reduction_factor, max_epochs(space))
+    return run_batches(
+        num_trials=num_trials,
+        batch_size=stage.search_batch,
+        rungs=rungs if stage.scheduler == "asha" else [],
+        metric=metric,
+        mode=mode,
+        reduction_factor=stage.reduction_factor,
+        draw=draw,
+        learn=learn,
+        run_rung=run_rung,
+        on_final=experiment.on_trial_done,
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.records import finished, is_finished, resolved_config
 from harness.report import (
     Plot,
     Table,
@@ -116,8 +117,8 @@ PROFILES = {
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = completed(records_frame(records)).copy()
-    frame["noise"] = frame["config.task.noise"].fillna("gaussian")
-    frame["target"] = frame["config.task.target"].fillna("noisy")
+    frame["noise"] = frame["config.task.noise"]  # records carry every task option
+    frame["target"] = frame["config.task.target"]
     frame["loss"] = frame["config.loss"]
     return frame
 
@@ -140,7 +141,7 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
         by_target = {t: part[part["target"] == t] for t in ("clean", "noisy")}
         stats = {t: mean_sd(p, [], metrics + (["final.photos_psnr"] if has_photos else []))
                  if len(p) else pd.DataFrame() for t, p in by_target.items()}
-        gap = _paired_gap(by_target["clean"], by_target["noisy"], "final.test_psnr")
+        gap = _gap_cell(part)
         row = {
             "noise": NOISE_NAMES[noise],
             "noisy input": f"{part['final.input_psnr'].mean():.2f}",
@@ -175,15 +176,21 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
     )
 
 
-def _paired_gap(clean: pd.DataFrame, noisy: pd.DataFrame, metric: str) -> str:
-    """Mean ± sd of (noisy - clean) over seeds present in both (same repeat index)."""
-    paired = clean.set_index("config.repeat")[metric].to_frame("clean").join(
-        noisy.set_index("config.repeat")[metric].to_frame("noisy"), how="inner")
+def paired_gaps(part: pd.DataFrame, metric: str = "final.test_psnr") -> pd.DataFrame:
+    """Per seed (repeat index) present with both targets: the clean- and noisy-target
+    values of ``metric`` and their gap, noisy - clean. The one definition of the gap, for
+    the table and the verdict alike."""
+    by = {t: part[part["target"] == t].set_index("config.repeat")[metric] for t in ("clean", "noisy")}
+    paired = pd.concat(by, axis=1, join="inner").dropna()
+    return paired.assign(gap=paired["noisy"] - paired["clean"])
+
+
+def _gap_cell(part: pd.DataFrame) -> str:
+    """The gap as mean ± sd over seeds, signed."""
+    paired = paired_gaps(part)
     if paired.empty:
         return "—"
-    diff = (paired["noisy"] - paired["clean"]).to_frame("gap")
-    stats = mean_sd(diff, [], ["gap"])
-    text = mean_sd_columns(stats, {"gap": "g"})["g"].iloc[0]
+    text = mean_sd_columns(mean_sd(paired[["gap"]], [], ["gap"]), {"gap": "g"})["g"].iloc[0]
     return text if text.startswith("-") else f"+{text}"
 
 
@@ -214,11 +221,11 @@ def impulse_table(frame: pd.DataFrame, caption_data: str) -> Table | None:
 
 
 def psnr_curves(records: list[dict[str, Any]], caption_data: str) -> list[Plot]:
-    history = history_frame([r for r in records if r.get("status") == "completed"])
+    history = history_frame(finished(records))
     if history.empty or "test_psnr" not in history.columns:
         return []
-    history["noise"] = history["config.task.noise"].fillna("gaussian")
-    history["run"] = history["config.task.target"].fillna("noisy") + " targets, " + \
+    history["noise"] = history["config.task.noise"]
+    history["run"] = history["config.task.target"] + " targets, " + \
         history["config.loss"]
     plots = []
     for noise in [n for n in NOISE_NAMES if n in set(history["noise"])]:
@@ -245,11 +252,10 @@ def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
     noisy-target output (seed 0, L2), from the strips each record keeps."""
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for record in records:
-        config = record["config"]
-        if (record.get("status") == "completed" and record.get("samples_png")
-                and config.get("loss") == "l2" and config.get("repeat", 0) == 0):
-            noise = config.get("task.noise", "gaussian")
-            chosen[(noise, config.get("task.target", "noisy"))] = record
+        config = resolved_config(record)
+        if (is_finished(record) and record.get("samples_png")
+                and config["loss"] == "l2" and config["repeat"] == 0):
+            chosen[(config["task.noise"], config["task.target"])] = record
     noises = [n for n in NOISE_NAMES if (n, "clean") in chosen and (n, "noisy") in chosen]
     if not noises:
         return None
@@ -297,12 +303,10 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
 def _gap(frame: pd.DataFrame, noise: str) -> dict[str, float] | None:
     """Per-seed noisy - clean PSNR gap (L2) and the two PSNRs, for one noise model."""
     part = frame[(frame["noise"] == noise) & (frame["loss"] == "l2")]
-    by = {t: part[part["target"] == t].set_index("config.repeat")["final.test_psnr"]
-          for t in ("clean", "noisy")}
-    paired = pd.concat(by, axis=1, join="inner").dropna()
+    paired = paired_gaps(part)
     if paired.empty:
         return None
-    gaps = paired["noisy"] - paired["clean"]
+    gaps = paired["gap"]
     return {"gap": gaps.mean(), "sd": gaps.std(ddof=1) if len(gaps) > 1 else math.nan,
             "n": len(gaps), "clean": paired["clean"].mean(), "noisy": paired["noisy"].mean(),
             "input": part["final.input_psnr"].mean()}
@@ -366,4 +370,6 @@ STUDY = register_study(Study(
     profiles=PROFILES,
     summary=summary,
     narrative=narrative,
+    title='Denoising with noisy targets (Noise2Noise)',
+    order=40,
 ))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.records import is_finished
 from harness.report import (
     Plot,
     Table,
@@ -81,7 +82,7 @@ def cb_sweep_variants(betas: tuple[float, ...], gammas: tuple[float, ...],
 
 def best_cb_settings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per head, the (beta, gamma) with the lowest mean error at the sweep factor."""
-    rows = [r for r in records if r.get("stage") == "cb-sweep" and r.get("status") == "completed"]
+    rows = [r for r in records if r.get("stage") == "cb-sweep" and is_finished(r)]
     by_setting: dict[tuple, list[float]] = {}
     for r in rows:
         c = r["config"]
@@ -221,7 +222,7 @@ def _cell(part: pd.DataFrame, label: str) -> str:
 
 
 def per_class_table(frame: pd.DataFrame, records: list[dict[str, Any]], caption_data: str) -> Table:
-    main = [r for r in records if r.get("stage") == "main" and r.get("status") == "completed"]
+    main = [r for r in records if r.get("stage") == "main" and is_finished(r)]
     factors = sorted({float(r["config"]["imbalance_factor"]) for r in main})
     factor = SWEEP_FACTOR if SWEEP_FACTOR in factors else (max(factors) if factors else SWEEP_FACTOR)
     chosen = [r for r in main if float(r["config"]["imbalance_factor"]) == factor]
@@ -267,7 +268,7 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
         outputs.append(error_table(frame, caption_data, stage="step", profile="step"))
     outputs += [per_class_table(frame, records, caption_data), sensitivity_table(frame, caption_data)]
 
-    main = [r for r in records if r.get("stage") == "main" and r.get("status") == "completed"]
+    main = [r for r in records if r.get("stage") == "main" and is_finished(r)]
     long = per_class_frame(main)
     if len(long):
         long["train images"] = long["train_count"]
@@ -305,7 +306,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
         return f"{format_mean_sd(row['error (%)_mean'], row['error (%)_sd'])}%"
 
     ce = by_label.loc["CE", "error (%)_mean"] if "CE" in by_label.index else math.nan
-    main = [r for r in records if r.get("stage") == "main" and r.get("status") == "completed"
+    main = [r for r in records if r.get("stage") == "main" and is_finished(r)
             and float(r["config"]["imbalance_factor"]) == float(factor)]
     per_class = per_class_frame(main)
     rare = per_class[per_class["class"] >= per_class["class"].max() / 2]  # the rarer half
@@ -349,4 +350,6 @@ STUDY = register_study(Study(
     profiles=PROFILES,
     summary=summary,
     narrative=narrative,
+    title='Class imbalance and loss functions',
+    order=20,
 ))

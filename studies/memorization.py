@@ -426,4 +426,6 @@ STUDY = register_study(Study(
     profiles=PROFILES,
     summary=summary,
     narrative=narrative,
+    title='Memorization of random labels (Zhang et al., ICLR 2017)',
+    order=30,
 ))

@@ -11,13 +11,14 @@ clean/noisy-target gap when that study's results of the same profile exist.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.records import is_finished
+from harness.report import completed
 from harness.space import grid
-from harness.study import VERDICTS, Narrative, Profile, Stage, Study, register_study
+from harness.study import VERDICTS, Narrative, Profile, Stage, Study, Upstream, register_study
 from harness.theory import claim_figures, claims_table
 from harness.theory.claims import CLAIMS
 from harness.theory.claims import VERDICTS as VERDICTS_THEORY
@@ -47,16 +48,15 @@ def seed_agreement(records: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def denoising_gap(profile: str, results_dir: Path | None = None) -> str | None:
-    """The denoising study's measured noisy - clean target PSNR gaps for this profile, from
-    the records.csv beside this study's results, or None when it has not been run."""
-    from harness.results import results_dir_in_use
-
-    path = (results_dir or results_dir_in_use()) / "denoising" / profile / "records.csv"
-    if not path.is_file():
+def denoising_gap(upstream: Upstream) -> str | None:
+    """The denoising study's measured noisy - clean target PSNR gaps at this profile, from
+    its records.csv, or None when it has not been run."""
+    path = upstream.records_csv("denoising")
+    if path is None:
         return None
     frame = pd.read_csv(path)
-    frame = frame[(frame["status"] == "completed") & (frame["config.loss"] == "l2")]
+    frame = completed(frame)
+    frame = frame[frame["config.loss"] == "l2"]
     parts = []
     for noise in ("gaussian", "poisson"):
         rows = frame[frame.get("config.task.noise", pd.Series(dtype=str)) == noise]
@@ -65,27 +65,27 @@ def denoising_gap(profile: str, results_dir: Path | None = None) -> str | None:
             parts.append(f"{noise} {by_target['noisy'] - by_target['clean']:+.2f} dB")
     if not parts:
         return None
-    return f"denoising/{profile} measured noisy - clean target PSNR gap: " + ", ".join(parts)
+    return f"denoising/{upstream.profile} measured noisy - clean target PSNR gap: " + ", ".join(parts)
 
 
-def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
-    done = [r for r in records if r.get("status") == "completed" and "claim" in r]
+def summary(records: list[dict[str, Any]], profile: str, upstream: Upstream) -> list[Any]:
+    done = [r for r in records if is_finished(r) and "claim" in r]
     first = {}
     for record in sorted(done, key=lambda r: r["config"].get("repeat", 0)):
         first.setdefault(int(record["config"]["claim"]), record["claim"])
     table = claims_table(list(first.values()))
     agreement = seed_agreement(done)
     table.frame["seeds agreeing"] = [agreement[int(c)] for c in table.frame["claim"]]
-    gap = denoising_gap(profile)
+    gap = denoising_gap(upstream)
     if gap is not None and 7 in table.frame.index:
         table.frame.loc[7, "computed"] = f"{table.frame.loc[7, 'computed']}; {gap}"
     table = dataclasses.replace(table)  # checked again, with the columns added here
     return [table, *claim_figures(list(first.values()))]
 
 
-def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
+def narrative(records: list[dict[str, Any]], profile: str, upstream: Upstream) -> Narrative:
     """The paper's section: the verdict on each claim, counted, with the corrections."""
-    done = [r for r in records if r.get("status") == "completed" and "claim" in r]
+    done = [r for r in records if is_finished(r) and "claim" in r]
     first: dict[int, dict[str, Any]] = {}
     for record in sorted(done, key=lambda r: r["config"].get("repeat", 0)):
         first.setdefault(int(record["config"]["claim"]), record["claim"])
@@ -99,7 +99,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
               f"with an invalid derivation (claim {', '.join(str(c['claim']) for c in derivation)}), "
               f"and {len(wrong)} state wrong numbers ({corrections}). Every verdict was the same "
               f"in every seed: {'yes' if steady else 'no'} ({len(done)} checks).")
-    gap = denoising_gap(profile)
+    gap = denoising_gap(upstream)
     if gap:
         answer += f" Claim 7 beside the denoising study: {gap}."
     verdict = VERDICTS[2] if wrong else VERDICTS[0]
@@ -127,4 +127,7 @@ STUDY = register_study(Study(
     profiles=PROFILES,
     summary=summary,
     narrative=narrative,
+    title="The write-up's theory, checked numerically",
+    order=50,
+    uses=("denoising",),  # claim 7 is set beside the measured clean/noisy-target gap
 ))

@@ -12,6 +12,41 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CIFAR_FILES = ("cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10-jpeg.tar.gz")
 
 
+# ---------------------------------------------------------------- sealed from the user's files
+
+# Where a harness command writes by default when nothing names a folder.
+DEFAULT_LOCATIONS = {"HARNESS_RUNS": "runs", "HARNESS_RESULTS": "results"}
+# A user's settings that would send a test's runs, tracking or cluster elsewhere.
+USER_SETTINGS = ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "HARNESS_STUDIES")
+
+
+def _listing(folder: Path) -> list[tuple[str, int]]:
+    if not folder.is_dir():
+        return []
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sealed_from_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every default location (runs/, results/, the MLflow store inside runs/) points into
+    this test session's temporary folder, and a user's MLflow, Ray or study settings are
+    cleared: the suite's outcome cannot depend on what the main job left in the checkout,
+    and no test writes there. A test that reads the committed results names them.
+
+    At the end, the checkout's runs/ and results/ must be as they were: a test that wrote
+    there anyway fails the session here."""
+    folder = tmp_path_factory.mktemp("defaults")
+    before = {name: _listing(REPO_ROOT / name) for name in DEFAULT_LOCATIONS.values()}
+    with pytest.MonkeyPatch.context() as mp:
+        for env, name in DEFAULT_LOCATIONS.items():
+            mp.setenv(env, str(folder / name))
+        for env in USER_SETTINGS:
+            mp.delenv(env, raising=False)
+        yield folder
+    changed = [name for name, listing in before.items() if _listing(REPO_ROOT / name) != listing]
+    assert not changed, f"a test wrote into the checkout's {', '.join(changed)}/"
+
+
 # ---------------------------------------------------------------- data
 
 

@@ -83,3 +83,79 @@ def test_harness_warnings_print_one_clean_line() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.stderr == "harness: warning: this archive is not the documented copy\n"
+
+
+def test_resume_with_a_changed_stage_is_refused_before_ray_starts(tmp_path):
+    """`--resume --set epochs=10` after a run with epochs 1: one message naming the stage,
+    what changed and the way out, exit 2, Ray never imported, runs/ untouched."""
+    pytest.importorskip("ray")
+    tests = Path(__file__).resolve().parent
+    state = tmp_path / "runs" / "ray" / "tiny-quick"
+    code = f"""
+import json, sys
+sys.path[:0] = [{str(tests)!r}]
+import tiny_study
+from harness.files import write_json_atomic
+from harness.plan import RunOptions, plan_run, stage_definition, stage_fingerprint, start_marker
+plan = plan_run(RunOptions("tiny", "quick", runs_dir={str(tmp_path / 'runs')!r},
+                           results_dir={str(tmp_path / 'results')!r}, tracking=False))
+stage = plan.profile.stages[0]
+write_json_atomic(start_marker(plan, stage), {{"stage": "only",
+    "fingerprint": stage_fingerprint(stage, stage.space),
+    "definition": stage_definition(stage, stage.space)}})
+from harness.cli import main
+code = main(["run", "tiny", "--profile", "quick", "--resume", "--set", "epochs=10",
+             "--runs-dir", {str(tmp_path / 'runs')!r}, "--results-dir", {str(tmp_path / 'results')!r}])
+print("ray imported" if "ray" in sys.modules else "ray not imported")
+sys.exit(code)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "HARNESS_STUDIES": ""})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr == (
+        "harness: error: stage 'only' of tiny/quick changed since it ran (epochs 1 -> 10): "
+        "rerun it with --rerun only (the stages before it are kept), or drop --resume to "
+        "start over\n")
+    assert result.stdout.splitlines()[-1] == "ray not imported"
+    assert sorted(p.name for p in state.iterdir()) == ["only.start.json"]
+    assert not (tmp_path / "results" / "tiny").exists()
+
+
+def test_every_exit_code_is_documented_in_the_readme_and_in_help():
+    import re
+
+    from harness.errors import EXIT_CODES, INTERRUPTED_EXIT
+
+    repo = Path(__file__).resolve().parents[1]
+    used = {0, INTERRUPTED_EXIT} | {
+        int(code) for path in (repo / "harness").rglob("*.py")
+        for code in re.findall(r"exit_code\s*=\s*(\d+)", path.read_text())
+    }
+    assert used == set(EXIT_CODES), f"exit codes used {sorted(used)}, documented {EXIT_CODES}"
+
+    readme = (repo / "README.md").read_text()
+    table = readme.split("Exit codes (also in `harness --help`):", 1)[1].split("\n\n")[1]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", table, flags=re.M))
+    assert {int(code): text.replace("`", "") for code, text in rows.items()} == EXIT_CODES
+
+    result = run_cli("--help")
+    assert result.returncode == 0
+    epilog = result.stdout.split("exit codes:\n", 1)[1]
+    entries = re.split(r"^  (?=\d)", epilog, flags=re.M)[1:]
+    shown = {int(e.split()[0]): " ".join(e.split()[1:]) for e in entries}
+    assert shown == EXIT_CODES
+
+
+def test_ui_says_first_where_to_browse_not_the_command_it_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("mlflow")
+    from harness.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # undone after the test
+    monkeypatch.setattr(os, "execv", lambda path, argv: None)
+    main(["ui", "--port", "5123", "--runs-dir", str(tmp_path / "runs")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "MLflow UI: http://127.0.0.1:5123"
+    store = f"sqlite:///{(tmp_path / 'runs' / 'mlflow.db').resolve()}"
+    assert lines[-1] == f"store: {store}  (MLflow's server starts now; Ctrl-C stops it)"
+    assert not any("-m mlflow" in line for line in lines)

@@ -22,7 +22,10 @@ REPO = TESTS.parent
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    # The subprocess resolves runs/ and results/ from its working directory (a tmp_path,
+    # outside the checkout), as a user's command does: not from the session's defaults.
+    dropped = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "HARNESS_RUNS", "HARNESS_RESULTS")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(
         HARNESS_STUDIES="tiny_study",
         PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]),
@@ -159,6 +162,8 @@ def test_unwritable_runs_or_results_folder_fails_first(tmp_path, earlier_results
 
 
 def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
+    from harness.plan import apply_overrides, stage_definition, stage_fingerprint
+
     state = tmp_path / "runs" / "ray" / "tiny-quick"
     state.mkdir(parents=True)
     (state / "plan.json").write_text(
@@ -166,6 +171,11 @@ def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
             {"study": "tiny", "profile": "quick", "overrides": {"epochs": 3}, "stages": ["only"]}
         )
     )
+    stage = tiny_study.build().profiles["quick"].stages[0]
+    space = apply_overrides(stage.space, {"epochs": 3})  # the stage started with --set epochs=3
+    (state / "only.start.json").write_text(json.dumps(
+        {"stage": "only", "fingerprint": stage_fingerprint(stage, space),
+         "definition": stage_definition(stage, space)}))
     code = main(
         [
             "run",
@@ -179,7 +189,8 @@ def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
             str(tmp_path / "results"),
         ]
     )
-    assert code == 2 and "resume with the same --set values" in capsys.readouterr().err
+    assert code == 2 and "stage 'only' of tiny/quick changed since it ran (epochs 3 -> 1): " \
+        "rerun it with --rerun only" in capsys.readouterr().err
 
 
 @needs_ray
@@ -440,9 +451,96 @@ def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
         **study.profiles, "quick": dataclasses.replace(profile, stages=(stage,))})
     monkeypatch.setitem(STUDIES._entries, "tiny", edited)
 
-    with pytest.raises(HarnessError, match=r"stage 'only' .* another definition.*--rerun only"):
+    with pytest.raises(HarnessError, match=r"stage 'only' of tiny/quick changed since it ran "
+                                           r"\(lr grid\(0.05, 0.1\) -> grid\(0.02, 0.03\)\): "
+                                           r"rerun it with --rerun only"):
         run_study(dataclasses.replace(options, resume=True), echo=lambda _line: None)
     rerun = run_study(dataclasses.replace(options, resume=True, rerun="only"),
                       echo=lambda _line: None)
     assert rerun.stages_run == ["only"]
     assert sorted(r["config"]["lr"] for r in rerun.records) == [0.02, 0.03]
+
+
+def _files(folder: Path) -> list[tuple[str, int]]:
+    """Every path below ``folder``, each file with its modification time: what a refusal
+    must keep (a folder's own time changes with the checks that it is writable)."""
+    return sorted((str(p.relative_to(folder)), 0 if p.is_dir() else p.stat().st_mtime_ns)
+                  for p in folder.rglob("*"))  # fmt: skip
+
+
+def _join_mlflow_threads() -> None:
+    """Wait for the MLflow threads a run started: in a process of its own they would finish
+    before it exits, creating whatever they create (the guard only ends a hung test)."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name.startswith("mlflow"):
+            thread.join(timeout=300)
+
+
+@needs_ray
+def test_a_refused_resume_leaves_the_finished_parent_run_as_it_was(tmp_path, cluster, monkeypatch):
+    import dataclasses
+
+    from mlflow_store import search_runs
+
+    from harness.errors import HarnessError
+    from harness.runner import RunOptions, run_study
+    from harness.space import grid
+    from harness.study import STUDIES
+    from harness.tracking import tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    options = RunOptions("tiny", "quick", runs_dir=tmp_path / "runs",
+                         results_dir=tmp_path / "results")  # fmt: skip
+    run_study(options, echo=lambda _line: None)
+    _join_mlflow_threads()
+    uri = tracking_uri(tmp_path / "runs")
+
+    def runs() -> dict[str, tuple]:
+        return {r.info.run_id: (r.info.status, r.info.end_time, r.info.lifecycle_stage)
+                for r in search_runs(uri)}  # fmt: skip
+
+    before = runs()
+    assert sorted(status for status, _, _ in before.values()) == ["FINISHED"] * 3
+    files = _files(tmp_path)
+
+    # The user edits the study, then resumes: refused, since its only stage changed.
+    study = STUDIES.get("tiny")
+    profile = study.profiles["quick"]
+    stage = dataclasses.replace(profile.stages[0],
+                                space={**profile.stages[0].space, "lr": grid(0.02, 0.03)})
+    edited = dataclasses.replace(study, profiles={
+        **study.profiles, "quick": dataclasses.replace(profile, stages=(stage,))})
+    monkeypatch.setitem(STUDIES._entries, "tiny", edited)
+    with pytest.raises(HarnessError, match="--rerun only"):
+        run_study(dataclasses.replace(options, resume=True), echo=lambda _line: None)
+    _join_mlflow_threads()
+    assert _files(tmp_path) == files  # no state, record, result or store file touched
+    assert runs() == before  # the parent run is still FINISHED, not FAILED
+
+
+@needs_ray
+def test_a_run_refused_for_token_auth_creates_nothing(tmp_path, monkeypatch, capsys):
+    import socket
+
+    import ray
+
+    from harness import ray_session
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
+    # A head that answers and refuses this client's token: the handshake's answer to a
+    # client without RAY_AUTH_MODE=token (tests/test_cluster.py gets it from a real head).
+    monkeypatch.setattr(ray_session, "_refused",
+                        lambda address, wait=3.0: ray_session._Refusal("Invalid token"))
+    with socket.create_server(("127.0.0.1", 0)) as head:
+        address = f"127.0.0.1:{head.getsockname()[1]}"
+        code = main(["run", "tiny", "--profile", "quick", "--ray-address", address,
+                     "--runs-dir", str(tmp_path / "runs"),
+                     "--results-dir", str(tmp_path / "results")])  # fmt: skip
+    _join_mlflow_threads()
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"the Ray cluster at {address} uses token authentication" in err
+    assert list(tmp_path.iterdir()) == []  # no results/tiny/, no runs/mlflow.db

@@ -230,7 +230,8 @@ def test_cache_write_failure_leaves_no_partial_file(
     path = cache_mod.cache_path("toy", "ab" * 32)
     cache_mod.save_cached(path, payload)
     assert cache_mod.load_cached(path, "ab" * 32) is not None
-    assert cache_mod.load_cached(path, "cd" * 32) is None  # sha256 must match too
+    with pytest.warns(UserWarning, match="does not hold the data it is named for"):
+        assert cache_mod.load_cached(path, "cd" * 32) is None  # sha256 must match too
 
     def failing_save(obj, f) -> None:
         f.write(b"half a file")
@@ -546,3 +547,34 @@ def test_truncated_real_archive(cifar_root: Path, tmp_path: Path, own_cache: Pat
     with open(source, "rb") as f:
         copy.write_bytes(f.read(1 << 20))  # the first MiB of 19
     expect_corrupt(copy.parent, own_cache, str(copy))
+
+
+@pytest.mark.usefixtures("small_counts")
+@pytest.mark.parametrize("damage", ["torn", "flipped"])
+def test_a_corrupt_cache_is_rebuilt_with_one_warning_naming_the_file(
+    damage: str, tmp_path: Path, own_cache: Path
+) -> None:
+    root = tmp_path / "data"
+    make_jpeg_archive(root / "cifar10-jpeg.tar.gz")
+    first = load_quietly(root)
+    (cached,) = files_in(own_cache)
+    if damage == "torn":
+        cached.write_bytes(cached.read_bytes()[:100])
+    else:  # loads as a payload of the right shapes, but its checksum no longer matches
+        blob = bytearray(cached.read_bytes())
+        at = blob.find(bytes(first.train.images[3].flatten().tolist()))
+        blob[at : at + 64] = bytes(255 - b for b in blob[at : at + 64])
+        cached.write_bytes(bytes(blob))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = load_dataset("cifar10", root)
+    lines = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught]
+    about_cache = [line for line in lines if "decoded-data cache" in line]
+    assert len(about_cache) == 1, lines
+    assert about_cache[0].startswith(f"harness: warning: the decoded-data cache {cached} ")
+    assert about_cache[0].endswith("; rebuilding it\n") and about_cache[0].count("\n") == 1
+    assert torch.equal(again.train.images, first.train.images)
+    with warnings.catch_warnings(record=True) as caught:  # rebuilt: read quietly again
+        warnings.simplefilter("always")
+        load_dataset("cifar10", root)
+    assert not [w for w in caught if "decoded-data cache" in str(w.message)]

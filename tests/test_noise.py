@@ -190,15 +190,25 @@ def test_bad_specs_raise_config_error(model: str, blind: bool, level: float | No
         NoiseSpec(model, blind, level)
 
 
-def test_good_specs_pass() -> None:
-    for model, level in (
-        ("gaussian", 1.0),
-        ("poisson", 0.001),
-        ("bernoulli", 0.0),
-        ("impulse", 0.95),
-    ):
-        check_noise(model, False, level)
-        check_noise(model, True, None)
+@pytest.mark.parametrize(
+    ("model", "level"),
+    [("gaussian", 1.0), ("poisson", 0.001), ("bernoulli", 0.0), ("impulse", 0.95)],
+)
+def test_the_edges_of_each_valid_range_are_accepted_and_applied(model: str, level: float) -> None:
+    check_noise(model, True, None)  # blind: no level of its own
+    spec = NoiseSpec(model, False, level)  # checks like check_noise, and is then used
+    assert spec.fixed_level == level
+    clean = torch.full((16, 3, 128, 128), 0.5)
+    noisy = add_noise(clean, spec, _gen())
+    if model == "gaussian":
+        assert (noisy - clean).std().item() == pytest.approx(level, rel=0.01)
+    elif model == "poisson":
+        assert noisy.var().item() == pytest.approx(0.5 / level, rel=0.2)  # var = x / lambda
+    elif model == "bernoulli":
+        assert torch.equal(noisy, clean)  # p = 0 drops nothing
+    else:
+        changed = (noisy != clean).any(dim=1).float().mean().item()
+        assert changed == pytest.approx(level, abs=0.01)
 
 
 def test_bad_images_are_rejected() -> None:

@@ -84,3 +84,97 @@ def test_a_stage_fingerprint_covers_its_resolved_space_and_settings() -> None:
     assert stage_fingerprint(stage, {"lr": grid(0.1, 0.2), "epochs": 3}) != same
     other = Stage("sweep", stage.space, repeats=3)
     assert stage_fingerprint(other, stage.space) != same
+
+
+# ---------------------------------------------------------------------------- --resume
+
+
+def _state_of_an_earlier_run(tmp_path: Path, profile: str, stages_done: int,
+                             started: int = 0, **overrides: object) -> Path:
+    """runs/ as a run of tiny/<profile> with ``overrides`` leaves it: markers of the stages
+    it finished (no trials: an empty record list) and of the ones it only started, written
+    with the runner's own functions."""
+    pytest.importorskip("ray")
+    import tiny_study  # noqa: F401 - registers the tiny study
+
+    from harness.files import write_json_atomic
+    from harness.plan import (
+        RunOptions,
+        apply_overrides,
+        done_marker,
+        plan_run,
+        stage_definition,
+        start_marker,
+    )
+
+    plan = plan_run(RunOptions("tiny", profile, overrides=overrides, tracking=False,
+                               runs_dir=tmp_path / "runs", results_dir=tmp_path / "results"))
+    for index, stage in enumerate(plan.profile.stages[:stages_done + started]):
+        built = stage.space([]) if callable(stage.space) else stage.space
+        space = apply_overrides(built, plan.overrides)
+        marker = {"stage": stage.name, "fingerprint": stage_fingerprint(stage, space)}
+        write_json_atomic(start_marker(plan, stage), {**marker,
+                                                      "definition": stage_definition(stage, space)})
+        if index < stages_done:
+            write_json_atomic(done_marker(plan, stage), {**marker, "records": []})
+    return tmp_path / "runs"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _resume(tmp_path: Path, profile: str, rerun: str | None = None, **overrides: object):
+    from harness.plan import RunOptions, plan_run
+
+    return plan_run(RunOptions("tiny", profile, overrides=overrides, resume=True, rerun=rerun,
+                               tracking=False, runs_dir=tmp_path / "runs",
+                               results_dir=tmp_path / "results"))
+
+
+def test_resume_with_another_set_names_the_stage_that_changed_and_the_way_out(tmp_path) -> None:
+    from harness.plan import PlanChanged
+
+    runs = _state_of_an_earlier_run(tmp_path, "quick", stages_done=1)
+    before = _files(runs)
+    with pytest.raises(PlanChanged) as refused:
+        _resume(tmp_path, "quick", epochs=10)
+    assert str(refused.value) == (
+        "stage 'only' of tiny/quick changed since it ran (epochs 1 -> 10): rerun it with "
+        "--rerun only (the stages before it are kept), or drop --resume to start over")
+    assert _files(runs) == before  # nothing changed
+    _resume(tmp_path, "quick")  # the same definition resumes
+    _resume(tmp_path, "quick", rerun="only", epochs=10)  # the way out the message names
+
+
+def test_resume_checks_each_stage_it_keeps_in_order_and_not_those_rerun(
+    tmp_path, monkeypatch
+) -> None:
+    import tiny_study
+
+    from harness.plan import PlanChanged
+
+    monkeypatch.setenv(tiny_study.FAIL_FLAG_ENV, str(tmp_path / "flag-then"))
+    _state_of_an_earlier_run(tmp_path, "resume", stages_done=1, started=1)
+    # Both stages change; the first one, which --resume would keep, is named.
+    with pytest.raises(PlanChanged, match=r"^stage 'first' of tiny/resume changed since it "
+                                          r"ran \(epochs 2 -> 5\): rerun it with --rerun first"):
+        _resume(tmp_path, "resume", epochs=5)
+    # The second stage's space is built from the first's records (and, here, $TINY_FAIL_FLAG):
+    # it only started, and the state --resume would continue is checked too.
+    monkeypatch.setenv(tiny_study.FAIL_FLAG_ENV, str(tmp_path / "flag-now"))
+    with pytest.raises(PlanChanged, match=r"^stage 'second' of tiny/resume changed since it "
+                                          r"ran \(variant grid\(.*--rerun second"):
+        _resume(tmp_path, "resume")
+    _resume(tmp_path, "resume", rerun="second")  # the first stage is kept as it ran
+    _resume(tmp_path, "resume", rerun="first", epochs=5)  # both run again: nothing to mix
+
+
+def test_a_marker_from_before_definitions_were_kept_still_names_the_stage() -> None:
+    from harness.plan import describe_change
+
+    assert describe_change(None, {"space": {"epochs": 2}}) == "its space or settings"
+    grid_form = {"<Grid>": {"values": [0.05, 0.1]}}
+    assert describe_change({"space": {"lr": grid_form, "epochs": 2}, "settings": {"repeats": 1}},
+                           {"space": {"lr": 0.2, "epochs": 2}, "settings": {"repeats": 3}}) \
+        == "lr grid(0.05, 0.1) -> 0.2, repeats 1 -> 3"

@@ -98,6 +98,33 @@ def test_a_builder_that_cannot_resolve_is_reported_not_guessed():
     assert "not resolved before they run" in render_estimate(estimate)
 
 
+def test_images_per_epoch_are_what_the_trial_prepares_and_records_carry_the_tasks_error():
+    from harness.config import TrialConfig
+    from harness.data import load_dataset
+    from harness.trial_data import prepare_trial_data
+
+    # digits is not exactly balanced: the long tail is capped by what each class has.
+    space = {"dataset": "digits", "model": "mlp", "epochs": 1, "imbalance": "exp",
+             "imbalance_factor": grid(3.0, 10.0)}
+    seen = []
+
+    def reads_test_error(records):
+        seen.extend(r["final"]["test_error"] for r in records)
+        return {"dataset": "digits", "model": "mlp", "epochs": 1}
+
+    study = Study("t", "", {"p": Profile("p", "", (
+        Stage("tail", space), Stage("next", reads_test_error)))}, lambda records, profile: [])
+    plan = plan_profile(study, study.profile("p"))
+    digits = load_dataset("digits")
+    for factor in (3.0, 10.0):
+        config = TrialConfig.from_dict({**space, "imbalance_factor": factor})
+        prepared = len(prepare_trial_data(digits, config).train)
+        assert any(p.train_images == prepared for p in plan.stages[0].points), (factor, prepared)
+    assert len({p.train_images for p in plan.stages[0].points}) == 2
+    # The placeholder records' test_error is derived by the task (1 - test_acc), as in a trial.
+    assert plan.stages[1].trials == 1 and len(seen) == 2 and all(0 <= e <= 1 for e in seen)
+
+
 @pytest.fixture(scope="module")
 def imbalance_paper() -> ProfilePlan:
     study = get_study("imbalance")

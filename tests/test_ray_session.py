@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_a_failed_connection_leaves_no_ray_settings_behind(monkeypatch) -> None:
 
 
 def test_a_worker_keeps_only_the_latest_dataset(monkeypatch) -> None:
-    from harness import tune
+    from harness import trainable as tune
 
     monkeypatch.setattr(tune, "_DATASET_CACHE", type(tune._DATASET_CACHE)())
     digits = tune.cached_dataset("digits", None)
@@ -107,7 +108,8 @@ def test_a_local_run_starts_its_own_ray_beside_a_live_head(live_head, tmp_path) 
     # provided".
     env = {**live_head, "HARNESS_STUDIES": "tiny_study",
            "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("MLFLOW_TRACKING_URI", "HARNESS_RUNS", "HARNESS_RESULTS"):  # writes in cwd
+        env.pop(name, None)
     result = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "tiny", "--profile", "quick", "--no-mlflow"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
@@ -116,3 +118,70 @@ def test_a_local_run_starts_its_own_ray_beside_a_live_head(live_head, tmp_path) 
     assert "running tiny/quick on a local Ray instance" in result.stdout
     assert "Token authentication is enabled" not in result.stderr  # operators' notice, not ours
     assert (tmp_path / "results" / "tiny" / "quick" / "records.csv").exists()
+
+
+_DRIVER = """
+import sys, time
+from pathlib import Path
+from harness.ray_session import ray_session
+with ray_session(None, record_in=Path(sys.argv[1])):
+    print("up", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "pidfd_open"),
+                    reason="Linux: /proc and pidfds")
+def test_the_next_run_ends_what_a_killed_runs_local_ray_left_and_nothing_else(
+    tmp_path,
+) -> None:
+    import json
+
+    from harness.ray_leftovers import LEFTOVERS_DIR, start_time
+
+    runs = tmp_path / "runs"
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env.update(HARNESS_STUDIES="tiny_study", PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]))
+    # A process of the user's that happens to hold a pid the record names (a pid reused
+    # since): its start time differs, so it must be left alone.
+    bystander = subprocess.Popen(["sleep", "600"])
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, str(runs)], env=env, text=True,
+                              stdout=subprocess.PIPE, start_new_session=True)
+    record: dict = {}
+    try:
+        assert driver.stdout is not None
+        guard = threading.Timer(300, driver.kill)  # ends a hung start; nothing is timed
+        guard.start()
+        try:
+            assert driver.stdout.readline() == "up\n"  # its own local Ray is up
+        finally:
+            guard.cancel()
+        (path,) = (runs / LEFTOVERS_DIR).glob("*.json")
+        record = json.loads(path.read_text())
+        assert record["driver"]["pid"] == driver.pid and record["processes"]
+        driver.kill()  # as the OOM killer or `kill -9` would: no ray.shutdown()
+        driver.wait(timeout=60)
+        record["processes"].append({"pid": bystander.pid, "start": start_time(bystander.pid) + 1})
+        path.write_text(json.dumps(record))
+
+        # The next run ends them before it starts its own.
+        result = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", "tiny", "--profile", "quick",
+             "--no-mlflow", "--runs-dir", str(runs), "--results-dir", str(tmp_path / "results")],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        said = [line for line in result.stdout.splitlines() if "left running" in line]
+        assert len(said) == 1, result.stdout[-3000:]
+        assert said[0].startswith("ended ") and "ray::RuntimeEnvAgent" in said[0], said
+        assert Path(record["session_dir"]).name in said[0]
+        ours = [p for p in record["processes"] if p["pid"] != bystander.pid]
+        assert not [p for p in ours if start_time(p["pid"]) == p["start"]]  # all gone
+        assert bystander.poll() is None  # never anything it did not start
+        assert not list((runs / LEFTOVERS_DIR).glob("*.json"))  # its own record went too
+    finally:
+        bystander.kill()
+        driver.kill()
+        for entry in record.get("processes", []):  # whatever a failed test left
+            if start_time(entry["pid"]) == entry["start"]:
+                os.kill(entry["pid"], signal.SIGKILL)

@@ -26,7 +26,7 @@ def denoise_config(**extra) -> TrialConfig:
 @pytest.mark.parametrize(
     ("values", "fragment"),
     [
-        ({"task": "regress"}, "task must be one of classify, denoise; got 'regress'"),
+        ({"task": "regress"}, f"task must be one of {', '.join(list_tasks())}; got 'regress'"),
         ({"task": "denoise", "loss": "ce"},
          "loss 'ce' does not fit task 'denoise' (it works on classes outputs"),
         ({"model": "unet"}, "model 'unet' does not fit task 'classify'"),
@@ -44,11 +44,24 @@ def test_bad_task_input_is_one_clear_message(values, fragment) -> None:
     assert fragment in str(error.value)
 
 
-def test_a_task_brings_its_own_default_model_and_loss() -> None:
-    assert set(list_tasks()) == {"classify", "denoise"}
-    config = TrialConfig.from_dict({"task": "denoise"})
-    assert (config.model, config.loss) == ("unet", "l2")
-    assert task_class("denoise").metric == "test_psnr"
+@pytest.mark.parametrize("name", list_tasks())
+def test_every_task_brings_a_default_model_and_loss_that_fit_it(name: str) -> None:
+    from harness.losses import loss_output
+    from harness.models import model_output
+
+    task = task_class(name)
+    config = TrialConfig.from_dict({"task": name})
+    assert (config.model, config.loss) == (task.default_model, task.default_loss)
+    assert model_output(config.model) == loss_output(config.loss) == task.output
+    assert task.mode in ("max", "min") and task.metric in task.metric_order + (task.metric,)
+    # Every option of the task is recorded with its default.
+    resolved = config.resolved_dict()
+    assert all(f"task.{key}" in resolved for key in config.resolved_options("task"))
+
+
+def test_the_shipped_tasks_defaults() -> None:
+    assert (TrialConfig.from_dict({"task": "denoise"}).model, task_class("denoise").metric) == (
+        "unet", "test_psnr")
     assert TrialConfig.from_dict({}).loss == "ce"
 
 

@@ -182,3 +182,27 @@ def test_experiments_open_as_model_training_in_the_ui(store):
     tracker = _open(store)
     experiment = tracker.client.get_experiment(tracker.experiment_id)
     assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND == "custom_model_development"
+
+
+@pytest.mark.parametrize("replace_with", ["sync_stage", "log_trials"])
+def test_a_run_left_running_is_marked_killed_before_it_is_deleted(store, records, replace_with):
+    from mlflow import MlflowClient
+
+    from harness.tracking import trial_tags
+
+    tracker = _open(store)
+    # The trial the driver was logging when it was killed: created, never terminated.
+    leftover = tracker.client.create_run(
+        tracker.experiment_id,
+        tags={**trial_tags(records[0]), "mlflow.parentRunId": tracker.parent_run_id},
+    ).info.run_id
+    finished = tracker.log_trial(records[1])  # logged whole before the kill
+    if replace_with == "sync_stage":
+        tracker.sync_stage(records[:1], "smoke", "sweep")  # records[1] is no longer wanted
+    else:
+        tracker.log_trials(records)
+    client = MlflowClient(tracker.uri)
+    for run_id, status in ((leftover, "KILLED"), (finished, "FINISHED")):
+        info = client.get_run(run_id).info
+        assert (info.lifecycle_stage, info.status) == ("deleted", status)
+        assert info.end_time is not None

@@ -1,13 +1,17 @@
 """`harness ui`: the MLflow server it starts and the URLs it prints.
 
 MLflow 3.17's UI opens an experiment in its GenAI (traces) view whatever the experiment's
-``mlflow.experimentKind`` tag says (a sidebar switch decides, default GenAI), and nests
-trial runs under their collapsed parent run; docs/mlflow-ui.md shows both. `harness ui`
-prints, per study, the URL of its trials in the "Model training" view, best first.
+``mlflow.experimentKind`` tag says (a sidebar switch decides, default GenAI), nests trial
+runs under their collapsed parent run, and shows no metric or param column in its runs
+table until the user picks them; docs/mlflow-ui.md shows all three. `harness ui` saves,
+per study, an MLflow saved view (sort and columns) on the experiment and prints the URL
+that opens it in the "Model training" view: trials best first, in a table of the study's
+metric and the params its trials vary.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,7 +20,12 @@ import pytest
 pytest.importorskip("mlflow")
 
 from harness.cli import main  # noqa: E402
-from harness.tracking import Tracker, runs_url, tracking_uri, ui_links  # noqa: E402
+from harness.config import TrialConfig  # noqa: E402
+from harness.tracking import Tracker, tracking_uri  # noqa: E402
+from harness.train import train  # noqa: E402
+from harness.ui import VIEW_TAG_PREFIX, runs_url, ui_links, varying_params  # noqa: E402
+
+VIEW_TAG = VIEW_TAG_PREFIX + "harness-trials"
 
 
 @pytest.fixture
@@ -36,18 +45,63 @@ def _ui(runs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     return argv, capsys.readouterr().out
 
 
-def test_ui_prints_each_studys_trials_best_first_in_the_model_training_view(
-    runs, monkeypatch, capsys
-):
+def _trial(lr: float, repeat: int, trial_id: str) -> dict:
+    """One real trial record: digits, a small MLP, one epoch."""
+    config = {"dataset": "digits", "model": "mlp", "model.hidden": (16,), "epochs": 1,
+              "lr": lr, "repeat": repeat, "device": "cpu"}  # fmt: skip
+    record = train(TrialConfig.from_dict(config))
+    record.update(study="tiny", profile="smoke", stage="sweep", trial_id=trial_id)
+    return record
+
+
+@pytest.fixture(scope="module")
+def trials() -> list[dict]:
+    return [_trial(0.05, 0, "t_00000"), _trial(0.1, 0, "t_00001"), _trial(0.1, 1, "t_00002")]
+
+
+def _tiny(runs: Path, trials: list[dict]) -> Tracker:
+    """A study's store as `harness run` leaves it: the experiment names its metric, the
+    parent run holds the trial runs."""
     tracker = Tracker.open(runs, "tiny")
+    tracker.start_parent("smoke", runs / "ray" / "tiny-smoke", {"overrides": {}, "stages": ["sweep"]})
     tracker.set_primary_metric("test_acc", "max")  # what the runner does for each stage
-    Tracker.open(runs, "denoise").set_primary_metric("test_loss", "min")
+    tracker.log_trials(trials)
+    return tracker
+
+
+def _view(runs: Path, experiment_id: str) -> dict:
+    """The experiment's saved view, read back from the store, its state decoded."""
+    from mlflow import MlflowClient
+
+    tags = MlflowClient(tracking_uri(runs)).get_experiment(experiment_id).tags
+    envelope = json.loads(tags[VIEW_TAG])
+    return {**envelope, "state": json.loads(envelope["state"])}
+
+
+def test_ui_links_each_study_to_a_table_of_its_metric_and_varying_params_best_first(
+    runs, trials, monkeypatch, capsys
+):
+    tracker = _tiny(runs, trials)
+    Tracker.open(runs, "denoise").set_primary_metric("test_loss", "min")  # no trials yet
     argv, out = _ui(runs, monkeypatch, capsys)
     base = "http://127.0.0.1:5123"
     tiny = (f"{base}/#/experiments/{tracker.experiment_id}/runs?workflowType=machine_learning"
-            "&orderByKey=metrics.%60test_acc%60&orderByAsc=false&compareRunsMode=CHART")  # fmt: skip
+            "&viewStateShareKey=harness-trials&compareRunsMode=TABLE")  # fmt: skip
     assert f"\n  tiny: {tiny}\n" in out
-    assert "orderByKey=metrics.%60test_loss%60&orderByAsc=true" in out  # a metric to minimize
+    # The view the link opens, as MLflow's UI reads a saved view: an envelope whose state
+    # sorts by the metric (best first) and selects it and the params that differ between
+    # trials (lr, repeat; not epochs, dataset, ... which all trials share) as columns.
+    view = _view(runs, tracker.experiment_id)
+    assert isinstance(view["name"], str) and isinstance(view["createdAt"], int)
+    assert view["state"] == {
+        "orderByKey": "metrics.`test_acc`",
+        "orderByAsc": False,
+        "selectedColumns": ["metrics.`test_acc`", "params.`lr`", "params.`repeat`"],
+    }
+    denoise = Tracker.open(runs, "denoise").experiment_id
+    assert _view(runs, denoise)["state"] == {"orderByKey": "metrics.`test_loss`",
+                                             "orderByAsc": True,  # a metric to minimize
+                                             "selectedColumns": ["metrics.`test_loss`"]}  # fmt: skip
     assert out.index("  denoise: ") < out.index("  tiny: ")
     assert "Default" not in out  # MLflow's own empty experiment is not a study
     # One uvicorn worker: MLflow's default of 4 never comes up on a busy 2-core machine;
@@ -55,6 +109,61 @@ def test_ui_prints_each_studys_trials_best_first_in_the_model_training_view(
     assert argv[argv.index("--workers") + 1] == "1"
     assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
+
+
+def test_the_saved_view_follows_the_store_and_is_rewritten_only_when_it_changes(
+    runs, trials, monkeypatch, capsys
+):
+    tracker = _tiny(runs, trials[:2])  # lr varies, repeat does not yet
+    _ui(runs, monkeypatch, capsys)
+    first = _view(runs, tracker.experiment_id)
+    assert first["state"]["selectedColumns"] == ["metrics.`test_acc`", "params.`lr`"]
+    _ui(runs, monkeypatch, capsys)
+    assert _view(runs, tracker.experiment_id) == first  # same store: not even updatedAt
+    tracker.log_trial(trials[2])
+    _ui(runs, monkeypatch, capsys)
+    second = _view(runs, tracker.experiment_id)
+    assert second["state"]["selectedColumns"][-1] == "params.`repeat`"
+    assert second["createdAt"] == first["createdAt"] and second["name"] == first["name"]
+
+
+def test_a_store_where_the_view_cannot_be_saved_still_gets_sorted_links(
+    runs, trials, monkeypatch, capsys
+):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    tracker = _tiny(runs, trials[:1])
+
+    def refuse(*_args, **_kwargs):
+        raise MlflowException("attempt to write a readonly database")
+
+    monkeypatch.setattr(MlflowClient, "set_experiment_tag", refuse)
+    _argv, out = _ui(runs, monkeypatch, capsys)
+    assert "could not save the tiny view: attempt to write a readonly database" in out
+    assert (f"  tiny: http://127.0.0.1:5123/#/experiments/{tracker.experiment_id}/runs?"
+            "workflowType=machine_learning&orderByKey=metrics.%60test_acc%60&orderByAsc=false"
+            "&compareRunsMode=CHART\n") in out  # fmt: skip
+
+
+def test_a_param_varies_when_its_values_differ_or_some_runs_lack_it():
+    runs = [{"lr": "0.1", "epochs": "2", "model": "mlp"},
+            {"lr": "0.1", "epochs": "3", "model": "mlp", "variant": "plain"}]  # fmt: skip
+    assert varying_params(runs) == ["epochs", "variant"]
+    assert varying_params([]) == [] and varying_params(runs[:1]) == []
+
+
+def test_the_installed_mlflow_ui_reads_saved_views_from_the_url_and_experiment_tags():
+    """What the links rely on, in MLflow's prebuilt UI: the ``viewStateShareKey`` URL
+    parameter and the ``mlflow.sharedViewState.`` experiment tags. An MLflow that drops
+    them fails here rather than silently opening a table without the columns."""
+    import mlflow
+
+    build = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    (bundle,) = build.glob("main.*.js")
+    text = bundle.read_text(encoding="utf-8", errors="replace")
+    assert '"viewStateShareKey"' in text and f'"{VIEW_TAG_PREFIX}"' in text
+    assert '"selectedColumns","columnOrder"' in text  # the UI state a saved view restores
 
 
 def test_ui_on_a_runs_folder_without_a_store_creates_none(runs, monkeypatch, capsys):

@@ -12,9 +12,9 @@ Writes into --out (and the URLs, with what `harness ui` printed, into ``urls.txt
   the "Model training" switch);
 - ``2-experiment-model-training.png``: the same with ``?workflowType=machine_learning``:
   the runs table, trial runs nested under their collapsed parent run;
-- ``3-trials-charts.png``: the URL `harness ui` prints for the study: trials flat, best
-  first, as charts;
-- ``4-trials-table.png``: the same as a table;
+- ``3-trials-table.png``: the URL `harness ui` prints for the study: its saved view,
+  trials flat, best first, in a table of the study's metric and varying params;
+- ``4-trials-charts.png``: the same as charts;
 - ``5-compare.png``: MLflow's comparison page of the five best trials.
 
 Needs Chromium (Debian: ``apt-get install -y chromium``; or --chromium PATH). Starts the
@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def pages(runs: Path, study: str, base: str, printed: list[str]) -> dict[str, str]:
     """The pages shot: the experiment's own page (what the experiments list links to),
-    the same in the "Model training" view, the trials URL `harness ui` printed (charts)
-    and its table, and MLflow's comparison of the five best trials."""
+    the same in the "Model training" view, the trials URL `harness ui` printed (a table)
+    and its charts, and MLflow's comparison of the five best trials (by the study's
+    metric; the first five trials for a store from before harness tagged it)."""
     from mlflow import MlflowClient
 
     from harness.tracking import PRIMARY_METRIC_TAG, PRIMARY_MODE_TAG, TRIAL_KEY_TAG, tracking_uri
@@ -189,16 +190,17 @@ def pages(runs: Path, study: str, base: str, printed: list[str]) -> dict[str, st
     client = MlflowClient(tracking_uri(runs))
     experiment = client.get_experiment_by_name(study)
     eid = experiment.experiment_id
-    metric = experiment.tags.get(PRIMARY_METRIC_TAG, "test_acc")
+    metric = experiment.tags.get(PRIMARY_METRIC_TAG)
     order = "ASC" if experiment.tags.get(PRIMARY_MODE_TAG) == "min" else "DESC"
     best = client.search_runs([eid], filter_string=f"tags.`{TRIAL_KEY_TAG}` != ''",
-                              order_by=[f"metrics.`{metric}` {order}"], max_results=5)  # fmt: skip
+                              order_by=[f"metrics.`{metric}` {order}"] if metric else None,
+                              max_results=5)  # fmt: skip
     ids = json.dumps([run.info.run_id for run in best], separators=(",", ":"))
     return {
         "1-experiment": f"{base}/#/experiments/{eid}",
         "2-experiment-model-training": f"{base}/#/experiments/{eid}?workflowType=machine_learning",
-        "3-trials-charts": trials,
-        "4-trials-table": trials.replace("compareRunsMode=CHART", "compareRunsMode=TABLE"),
+        "3-trials-table": trials,
+        "4-trials-charts": trials.replace("compareRunsMode=TABLE", "compareRunsMode=CHART"),
         "5-compare": f"{base}/#/compare-runs?runs={quote(ids)}"
                      f"&experiments={quote(json.dumps([eid]))}&workflowType=machine_learning",
     }

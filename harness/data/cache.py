@@ -5,7 +5,8 @@ copy). The file name carries the sha256 of the source read, so a changed archive
 key and never serves stale arrays. The payload also carries a checksum of its own contents
 (crc32 over every tensor's bytes and the class names), verified on load, so flipped bytes
 in a cache file (a bad disk, a bad copy) are caught. A cache file that can't be read,
-doesn't hold what it should or fails its checksum is ignored and rebuilt.
+doesn't hold what it should or fails its checksum is rebuilt, with one warning that names
+it (a cache that keeps breaking points at a bad disk or a bad copy).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 
+from harness.errors import warn
 from harness.files import atomic_path
 
 CACHE_FORMAT = 2  # bump when the stored layout changes; old files are then just not found
@@ -63,33 +65,43 @@ def content_checksum(payload: dict[str, Any]) -> int:
     return zlib.crc32("\n".join(payload["classes"]).encode(), checksum)
 
 
-def _valid(payload: Any, sha256: str) -> bool:
+def _problem(payload: Any, sha256: str) -> str | None:
+    """What is wrong with a loaded cache payload; None when it holds what it should."""
     if not isinstance(payload, dict) or payload.get("sha256") != sha256:
-        return False
+        return "does not hold the data it is named for"
     if not all(isinstance(payload.get(k), torch.Tensor) for k in _TENSOR_KEYS):
-        return False
+        return "lacks some of its arrays"
     classes = payload.get("classes")
     if not isinstance(classes, list | tuple) or not all(isinstance(c, str) for c in classes):
-        return False
+        return "has no class names"
     for split in ("train", "test"):
         images, labels = payload[f"{split}_images"], payload[f"{split}_labels"]
         if images.dtype != torch.uint8 or images.ndim != 4 or labels.dtype != torch.int64:
-            return False
+            return f"holds {split} arrays of the wrong type"
         if labels.shape != (images.shape[0],):
-            return False
-    return payload.get("checksum") == content_checksum(payload)
+            return f"holds {split} labels that do not match its images"
+    if payload.get("checksum") != content_checksum(payload):
+        return "fails its checksum (flipped bytes)"
+    return None
 
 
 def load_cached(path: Path, sha256: str) -> dict[str, Any] | None:
-    """The cached payload, or None when the file is missing, unreadable or not as expected."""
+    """The cached payload, or None when the file is missing, unreadable or not as expected.
+
+    A file that is there but cannot be used is rebuilt by the caller: say so, naming it."""
     if not path.is_file():
         return None
     try:
         # weights_only: the cache holds plain tensors and strings, nothing to unpickle as code.
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a torn or foreign file of any kind just means "rebuild"
+    except Exception as error:  # a torn or foreign file of any kind just means "rebuild"
+        problem: str | None = f"cannot be read ({type(error).__name__})"
+    else:
+        problem = _problem(payload, sha256)
+    if problem is not None:
+        warn(f"the decoded-data cache {path} {problem}; rebuilding it")
         return None
-    return payload if _valid(payload, sha256) else None
+    return payload
 
 
 def save_cached(path: Path, payload: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The in-memory form every dataset takes: uint8 images and int64 labels."""
+"""The in-memory form every dataset takes: uint8 images and one target per image (an
+int64 class label, or a float target for a task that regresses)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import torch
 @dataclass(frozen=True)
 class ImageSplit:
     images: torch.Tensor  # uint8, (N, C, H, W)
-    labels: torch.Tensor  # int64, (N,)
+    # One target per image: an int64 class label (N,), or a task's float target (N, ...),
+    # e.g. a regression value; what a target means is the task's business.
+    labels: torch.Tensor
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError("labels must be int64 with one label per image")
+        kind_ok = self.labels.dtype == torch.int64 or self.labels.is_floating_point()
+        if not kind_ok or self.labels.ndim < 1 or self.labels.shape[0] != self.images.shape[0]:
+            raise ValueError("labels must be int64 class labels or float targets, one per image")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

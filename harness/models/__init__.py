@@ -14,37 +14,25 @@ from typing import Any
 from torch import nn
 
 from harness.errors import ConfigError
+from harness.outputs import CLASSES, output_kind
 from harness.registry import OptionRegistry
 
 ModelFactory = Callable[..., nn.Module]
 
-# What a model's output is: class logits, or an image with C channels (a restoration model).
-OUTPUT_KINDS = ("classes", "image")
-_LEADING = {"classes": ("num_classes", "in_shape"), "image": ("out_channels", "in_shape")}
-
-MODELS: OptionRegistry[ModelFactory] = OptionRegistry("model", _LEADING["classes"])
+MODELS: OptionRegistry[ModelFactory] = OptionRegistry("model", CLASSES.model_leading)
 
 
 def register_model(name: str, output: str = "classes") -> Callable[[ModelFactory], ModelFactory]:
     """Register a factory under ``name``; every option must have a default. A classifier
-    starts with (num_classes, in_shape), an image-to-image model with (out_channels, in_shape)."""
-    if output not in OUTPUT_KINDS:
-        raise ValueError(f"model output must be one of {OUTPUT_KINDS}, got {output!r}")
-    return MODELS.register(name, fixed=_LEADING[output], output=output)
+    starts with (num_classes, in_shape), an image-to-image model with (out_channels,
+    in_shape); another output kind (harness.outputs) names its own leading arguments."""
+    return MODELS.register(name, fixed=output_kind(output).model_leading, output=output)
 
 
-def list_models() -> list[str]:
-    return MODELS.names()
-
-
-def model_options(name: str) -> dict[str, Any]:
-    """Option -> default for model ``name`` (RegistryError if the name is unknown)."""
-    return MODELS.options(name)
-
-
-def model_output(name: str) -> str:
-    """"classes" or "image": what model ``name`` outputs."""
-    return MODELS.fact(name, "output")
+# The registry's own lookups, under the names the rest of the harness uses.
+list_models = MODELS.names
+model_options = MODELS.options  # option -> default (RegistryError for an unknown name)
+model_output = MODELS.output  # "classes" or "image"
 
 
 def create_model(

@@ -16,25 +16,28 @@ from typing import Any
 
 import pandas as pd
 
-from harness.records import FINISHED_STATUSES, check_record, load_records  # noqa: F401
+from harness.records import (  # noqa: F401
+    FINISHED_STATUSES,
+    check_record,
+    load_records,
+    resolved_config,
+)
+from harness.tasks import Task, record_task
 
 # Fields that identify a trial come first so a reader of records.csv sees what ran.
 _IDENTITY = ("study", "profile", "stage", "label", "trial_id", "config_hash", "seed", "status")
 _ALWAYS = ("config_hash", "seed", "status")
-_FINAL_ORDER = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "test_error")
+# What the training loop records beside a task's own metrics (harness.train).
+_LOOP_HISTORY = ("lr", "epoch_seconds", "images_per_second")
 _SCALAR_ORDER = ("num_params", "macs_per_image", "train_seconds", "wall_seconds", "images_per_second")
 _DATA_ORDER = ("dataset", "source", "train_size", "test_size", "label_noise_realized", "sha256")
 _ENV_ORDER = ("device", "device_name", "torch", "harness", "git_commit")
-_HISTORY_ORDER = (
-    "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds",
-    "images_per_second",
-)
 # Top-level fields that are not per-trial scalars, or are already placed elsewhere.
 # Other top-level objects (a task's ``noise`` or ``time_to_fit``) become ``<key>.<field>``
 # columns; images kept in a record (``*_png``) stay out of the table.
 _NOT_SCALAR = {
-    "schema_version", "config", "final", "history", "per_class_accuracy", "confusion_matrix",
-    "class_names", "train_class_counts", "data", "environment", *_IDENTITY,
+    "schema_version", "config", "resolved_config", "final", "history", "data", "environment",
+    *_IDENTITY,
 }
 
 
@@ -59,7 +62,7 @@ def _ordered(keys: Iterable[str], preferred: Sequence[str]) -> list[str]:
 
 def _identity_row(record: Mapping[str, Any]) -> dict[str, Any]:
     row = {key: _cell(record.get(key)) for key in _IDENTITY if key in record}
-    for key, value in record["config"].items():
+    for key, value in resolved_config(record).items():
         row[f"config.{key}"] = _cell(value)
     return row
 
@@ -67,7 +70,7 @@ def _identity_row(record: Mapping[str, Any]) -> dict[str, Any]:
 def _identity_columns(records: Sequence[Mapping[str, Any]]) -> list[str]:
     present = {key for r in records for key in _IDENTITY if key in r}
     columns = [key for key in _IDENTITY if key in present or key in _ALWAYS]
-    config_keys = sorted({key for r in records for key in r["config"]})
+    config_keys = sorted({key for r in records for key in resolved_config(r)})
     return columns + [f"config.{key}" for key in config_keys]
 
 
@@ -84,9 +87,38 @@ def _checked(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return records
 
 
+def _metric_order(records: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The metrics' column order, as the records' tasks give it (classification's accuracy
+    beside its loss, and so on), each metric once."""
+    order: dict[str, None] = {}
+    for task in _tasks(records):
+        order.update(dict.fromkeys(task.metric_order))
+    return tuple(order)
+
+
+def _tasks(records: Sequence[Mapping[str, Any]]) -> list[type[Task]]:
+    found: dict[str, type[Task]] = {}
+    for record in records:
+        task = record_task(record)
+        if task is not None:
+            found.setdefault(task.name, task)
+    return [found[name] for name in sorted(found)]
+
+
+def _task_columns(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The tasks' own columns (per-class accuracy), in the order the records give them."""
+    columns: dict[str, None] = {}
+    for record in records:
+        task = record_task(record)
+        if task is not None:
+            columns.update(dict.fromkeys(task.record_columns(record)))
+    return list(columns)
+
+
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per trial: identity, ``config.*``, ``final.*``, scalars, ``data.*``,
-    ``environment.*`` and ``per_class.<i>`` columns, in a fixed order."""
+    ``environment.*`` columns, then the task's own (a classifier's ``per_class.<i>``), in a
+    fixed order."""
     records = _checked(records)
     rows = []
     for record in records:
@@ -106,8 +138,9 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             for key, value in (record.get(section) or {}).items():
                 if _is_scalar(value):
                     row[f"{section}.{key}"] = _cell(value)
-        for i, acc in enumerate(record.get("per_class_accuracy") or []):
-            row[f"per_class.{i}"] = _cell(acc)
+        task = record_task(record)
+        for key, value in (task.record_columns(record) if task else {}).items():
+            row[key] = _cell(value)
         rows.append(row)
 
     def keys_of(section: str) -> set[str]:
@@ -120,15 +153,14 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
               for sub, item in v.items() if _is_scalar(item)}
     data_keys = {k for r in records for k, v in (r.get("data") or {}).items() if _is_scalar(v)}
     env_keys = {k for r in records for k, v in (r.get("environment") or {}).items() if _is_scalar(v)}
-    num_classes = max((len(r.get("per_class_accuracy") or []) for r in records), default=0)
     columns = (
         _identity_columns(records)
-        + [f"final.{k}" for k in _ordered(keys_of("final"), _FINAL_ORDER)]
+        + [f"final.{k}" for k in _ordered(keys_of("final"), ("epoch", *_metric_order(records)))]
         + _ordered(scalars, _SCALAR_ORDER)
         + sorted(nested)
         + [f"data.{k}" for k in _ordered(data_keys, _DATA_ORDER)]
         + [f"environment.{k}" for k in _ordered(env_keys, _ENV_ORDER)]
-        + [f"per_class.{i}" for i in range(num_classes)]
+        + _task_columns(records)
     )
     return _sorted_rows(pd.DataFrame.from_records(rows, columns=columns))
 
@@ -146,7 +178,8 @@ def history_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         for entry in record.get("history") or []:
             rows.append({**identity, **{k: _cell(v) for k, v in entry.items()}})
     history_keys = {k for r in records for e in (r.get("history") or []) for k in e}
-    columns = _identity_columns(records) + _ordered(history_keys, _HISTORY_ORDER)
+    preferred = ("epoch", *_metric_order(records), *_LOOP_HISTORY)
+    columns = _identity_columns(records) + _ordered(history_keys, preferred)
     return _sorted_rows(pd.DataFrame.from_records(rows, columns=columns), extra=("epoch",))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -59,9 +60,10 @@ class Meter:
 
 
 class Task:
+    # Every task declares these (register_task checks): no task's defaults are another's.
     name: ClassVar[str] = ""
-    output: ClassVar[str] = "classes"
-    metric: ClassVar[str] = "test_acc"
+    output: ClassVar[str] = ""
+    metric: ClassVar[str] = ""
     mode: ClassVar[str] = "max"
     default_model: ClassVar[str] = ""
     default_loss: ClassVar[str] = ""
@@ -107,9 +109,26 @@ class Task:
     def record_fields(self) -> dict[str, Any]:
         return {}
 
-    def finalize(self, final: dict[str, Any]) -> dict[str, Any]:
-        """Derived final metrics (e.g. test_error from test_acc)."""
+    @classmethod
+    def finalize(cls, final: dict[str, Any]) -> dict[str, Any]:
+        """Derived final metrics (e.g. test_error from test_acc). A class method: it needs
+        no trial, so the dry run's placeholder records derive them the same way."""
         return final
+
+    # How a record of this task reads as a row of records.csv and as an MLflow run. Class
+    # methods: they read records, so tables and tracking need no trial.
+    metric_order: ClassVar[tuple[str, ...]] = ("train_loss", "test_loss")  # first columns
+
+    @classmethod
+    def record_columns(cls, record: Mapping[str, Any]) -> dict[str, Any]:
+        """records.csv columns from the task's own record fields (per-class accuracy), in
+        order; the generic columns (config, final metrics, data, ...) come from the core."""
+        return {}
+
+    @classmethod
+    def write_artifacts(cls, record: Mapping[str, Any], folder: Path) -> list[Path]:
+        """Files a trial's MLflow run keeps beside its record (a confusion matrix)."""
+        return []
 
     def summarize(self, history: list[dict[str, Any]]) -> dict[str, Any]:
         """Record fields computed from the whole history (e.g. time to fit)."""
@@ -122,7 +141,7 @@ TASKS: OptionRegistry[type[Task]] = OptionRegistry("task", ("config", "dataset",
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     def decorator(cls: type[Task]) -> type[Task]:
         cls.name = name
-        for attr in ("default_model", "default_loss"):
+        for attr in ("output", "metric", "default_model", "default_loss"):
             if not getattr(cls, attr):
                 raise ValueError(f"task {name!r} must set {attr}")
         return TASKS.register(name)(cls)
@@ -130,16 +149,20 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     return decorator
 
 
-def list_tasks() -> list[str]:
-    return TASKS.names()
+# The registry's own lookups, under the names the rest of the harness uses.
+list_tasks = TASKS.names
+task_class = TASKS.get
+task_options = TASKS.options  # option -> default: the task's __init__ signature
 
 
-def task_class(name: str) -> type[Task]:
-    return TASKS.get(name)
-
-
-def task_options(name: str) -> dict[str, Any]:
-    return TASKS.options(name)
+def record_task(record: Mapping[str, Any]) -> type[Task] | None:
+    """The task a trial record was trained for; None for a record of another kind of trial
+    (a theory check) or of a task no longer registered."""
+    config = record.get("resolved_config") or record.get("config") or {}
+    if "model" not in config:
+        return None
+    name = config.get("task", "classify")  # records made before tasks existed classified
+    return TASKS.get(name) if name in TASKS else None
 
 
 def create_task(config: Any, dataset: Any, device: torch.device) -> Task:
@@ -156,6 +179,7 @@ __all__ = [
     "Task",
     "create_task",
     "list_tasks",
+    "record_task",
     "register_task",
     "task_class",
     "task_options",

@@ -25,7 +25,9 @@ from the trial's seed (the JPEG copy is stored class by class, so not the first 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -111,12 +113,13 @@ class Classify(Task):
 
     @classmethod
     def check(cls, config: Any) -> None:
-        stop = config.task_options.get("stop_at_train_acc")
+        options = config.resolved_options("task")  # the defaults are __init__'s signature
+        stop = options["stop_at_train_acc"]
         require(
             stop is None or (isinstance(stop, int | float) and 0 < stop <= 1),
             f"task.stop_at_train_acc must be in (0, 1] (or none), got {stop!r}",
         )
-        tta = config.task_options.get("tta", 0)
+        tta = options["tta"]
         require(tta in TTA_LEVELS,
                 f"task.tta must be 0 (none), 1 (mirror) or 2 (mirror + translate), got {tta!r}")
 
@@ -243,7 +246,39 @@ class Classify(Task):
             },
         }
 
-    def finalize(self, final: dict[str, Any]) -> dict[str, Any]:
+    metric_order = ("train_loss", "train_acc", "test_loss", "test_acc", "test_error")
+
+    @classmethod
+    def record_columns(cls, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {f"per_class.{i}": acc for i, acc in enumerate(record.get("per_class_accuracy") or [])}
+
+    @classmethod
+    def write_artifacts(cls, record: Mapping[str, Any], folder: Path) -> list[Path]:
+        """per_class_accuracy.csv (with each class's training count) and the confusion
+        matrix as a heatmap."""
+        from harness.report import confusion_heatmap, write_figure
+
+        paths = []
+        per_class = record.get("per_class_accuracy")
+        names = record.get("class_names") or []
+        if per_class:
+            counts = record.get("train_class_counts") or []
+            path = folder / "per_class_accuracy.csv"
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["class", "name", "test_accuracy", "train_count"])
+                for i, accuracy in enumerate(per_class):
+                    writer.writerow([i, names[i] if i < len(names) else i, accuracy,
+                                     counts[i] if i < len(counts) else None])
+            paths.append(path)
+        matrix = record.get("confusion_matrix")
+        if matrix:
+            labels = names or [str(i) for i in range(len(matrix))]
+            paths.append(write_figure(confusion_heatmap(matrix, labels), folder, "confusion_matrix"))
+        return paths
+
+    @classmethod
+    def finalize(cls, final: dict[str, Any]) -> dict[str, Any]:
         if "test_acc" in final:
             final["test_error"] = 1.0 - final["test_acc"]
         return final

@@ -110,12 +110,11 @@ class Denoise(Task):
 
     @classmethod
     def check(cls, config: Any) -> None:
-        options = config.task_options
-        noise = options.get("noise", "gaussian")
-        check_noise(noise, bool(options.get("blind", False)), options.get("level"))
-        target = options.get("target", "noisy")
+        options = config.resolved_options("task")  # the defaults are __init__'s signature
+        check_noise(options["noise"], bool(options["blind"]), options["level"])
+        target = options["target"]
         require(target in TARGETS, f"task.target must be one of {', '.join(TARGETS)}; got {target!r}")
-        require(int(options.get("samples", 4)) >= 0, "task.samples must be >= 0")
+        require(int(options["samples"]) >= 0, "task.samples must be >= 0")
 
     @classmethod
     def model_io(
@@ -265,7 +264,8 @@ class Denoise(Task):
             "data": {"train_size": len(self.data.train), "test_size": len(self.data.test)},
         }
 
-    def finalize(self, final: dict[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def finalize(cls, final: dict[str, Any]) -> dict[str, Any]:
         if "test_psnr" in final and "input_psnr" in final:
             final["psnr_gain"] = final["test_psnr"] - final["input_psnr"]
         return final

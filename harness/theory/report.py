@@ -22,6 +22,16 @@ TABLE_COLUMNS = ("claim", "write-up states", "computed", "verdict", "tolerance")
 _LOG_FLOOR = 1e-18
 
 
+
+def _loglog(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    """Log-log axes, labelled, with a legend: every rate figure of the claims."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="best")
+
 def _by_claim(claims: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The claim dicts sorted by claim number; a number seen twice is an error, since the
     table has one row per claim and a silent choice between two results would hide one."""
@@ -114,12 +124,7 @@ def _rate_figure(claim: Mapping[str, Any]) -> Plot:
                     label=f"{labels[problem]}: gap (slope {slope:.2f})")
             ax.plot(series["T"], series[f"bound_{problem}"], linestyle="--", color=color,
                     label=f"{labels[problem]}: bound B rho / sqrt(T)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("T (iterations)")
-        ax.set_ylabel("f(w_bar) - f(w*)")
-        ax.set_title("Averaged subgradient descent: gap vs bound")
-        ax.legend(loc="best")
+        _loglog(ax, "T (iterations)", "f(w_bar) - f(w*)", "Averaged subgradient descent: gap vs bound")
     return Plot(
         name="theory_claim3_rate",
         figure=fig,
@@ -148,12 +153,7 @@ def _hvp_figure(claim: Mapping[str, Any]) -> Plot:
             if fit_points:  # ring the points the slope was fitted on
                 ax.scatter([r for r, _ in fit_points], [e for _, e in fit_points], s=40,
                            facecolors="none", edgecolors=color, linewidths=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("r")
-        ax.set_ylabel("relative error vs exact H v")
-        ax.set_title("Finite-difference Hessian-vector products (float64)")
-        ax.legend(loc="best")
+        _loglog(ax, "r", "relative error vs exact H v", "Finite-difference Hessian-vector products (float64)")
     return Plot(
         name="theory_claim4_hvp",
         figure=fig,
@@ -197,12 +197,7 @@ def _timing_figure(claim: Mapping[str, Any]) -> Plot:
                 color=colors[0], label="dense matvec")
         ax.plot(series["timing_n"], series["fft_s"], marker="o", markersize=3,
                 color=colors[1], label="FFT product")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("n")
-        ax.set_ylabel("seconds (median)")
-        ax.set_title("Circulant matrix-vector product")
-        ax.legend(loc="best")
+        _loglog(ax, "n", "seconds (median)", "Circulant matrix-vector product")
     return Plot(
         name="theory_claim6_timing",
         figure=fig,

@@ -1,0 +1,58 @@
+"""Images a trial trains on and scores per epoch, from a dataset's class counts: no data
+is prepared for a dry run (CIFAR-10's counts are known; the embedded datasets load in a
+moment), the arithmetic is ``harness.trial_data``'s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Train-split class counts and test size of datasets too big to load for a dry run.
+KNOWN_COUNTS: dict[str, tuple[tuple[int, ...], int]] = {"cifar10": ((5000,) * 10, 10000)}
+
+
+@dataclass(frozen=True)
+class DatasetCounts:
+    train: tuple[int, ...]  # per class
+    test: int
+    image_shape: tuple[int, int, int]
+
+
+_COUNTS: dict[tuple[str, str | None], DatasetCounts] = {}
+
+
+def dataset_counts(name: str, data_root: str | None = None) -> DatasetCounts:
+    """Class counts and shape of a dataset: from KNOWN_COUNTS (CIFAR-10 is not read for a
+    dry run), else by loading it (the embedded datasets load in a moment)."""
+    key = (name, data_root)
+    if key not in _COUNTS:
+        from harness.data import dataset_facts
+
+        facts = dataset_facts(name)
+        if name in KNOWN_COUNTS and facts.get("image_shape"):
+            train, test = KNOWN_COUNTS[name]
+            _COUNTS[key] = DatasetCounts(tuple(train), test, tuple(facts["image_shape"]))
+        else:
+            import torch
+
+            from harness.data import load_dataset
+
+            data = load_dataset(name, data_root)
+            counts = torch.bincount(data.train.labels, minlength=data.num_classes).tolist()
+            _COUNTS[key] = DatasetCounts(tuple(counts), len(data.test), data.image_shape)
+    return _COUNTS[key]
+
+
+def train_images(config: Any, counts: DatasetCounts) -> int:
+    """Training images per epoch after the subset (expected class shares) and long tail:
+    ``harness.trial_data``'s count, which prepares them."""
+    from harness.trial_data import expected_train_size
+
+    return expected_train_size(counts.train, config)
+
+
+def evaluated_images(config: Any, counts: DatasetCounts) -> int:
+    """Test images scored after every epoch (the test subset, or the whole split)."""
+    from harness.trial_data import test_size
+
+    return test_size(counts.test, config)

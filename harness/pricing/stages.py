@@ -1,0 +1,232 @@
+"""The plan of a profile: per stage its trial count, epochs and cost points (the distinct
+``Workload``s its trials train, each with how many trials it stands for). See the
+package docstring for how searched spaces and dependent stages are enumerated."""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.pricing.counts import dataset_counts, evaluated_images, train_images
+from harness.pricing.placeholders import Reads, placeholder_records
+from harness.pricing.workload import Workload, macs_of, workload_of
+from harness.space import (
+    Choice,
+    Grid,
+    IntRange,
+    LogUniform,
+    Uniform,
+    grid_size,
+)
+from harness.study import Profile, Stage, Study
+
+MAX_ENUMERATED = 512  # configurations of a searched space looked at per stage
+MAX_POINTS = 12  # distinct workloads kept per stage; more are sampled down to this
+INT_RANGE_VALUES = 16  # an int range wider than this is represented by 16 spread values
+
+
+@dataclass(frozen=True)
+class CostPoint:
+    """Trials of a stage that cost alike: ``weight`` of them (fractional when sampled)."""
+
+    workload: Workload
+    weight: float
+    epochs: int
+    train_images: int  # per epoch, after subset and long tail
+    test_images: int
+    train_fraction: float = 1.0  # the last epoch may stop early (airbench's 9.9 epochs)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    trials: int | None  # None: a stage built from earlier records that could not be resolved
+    epochs: int  # the most any trial runs
+    scheduler: str = "fifo"
+    trial_kind: str = "train"
+    points: tuple[CostPoint, ...] = ()
+    cpus_per_trial: float = 1.0
+    depends_on: tuple[str, ...] = ()  # earlier stages whose records the space reads
+    sampled: tuple[int, int] | None = None  # (kept, distinct) workloads when sampled
+    error: str | None = None  # why a dependent stage could not be resolved
+    gpus_per_trial: float = 0.0
+
+    @property
+    def upper_bound(self) -> bool:
+        return self.scheduler == "asha"
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    study: str
+    profile: str
+    description: str
+    stages: tuple[StagePlan, ...]
+    # One full config per workload (what a timing run trains) and its MACs per image.
+    examples: Mapping[Workload, Mapping[str, Any]] = field(default_factory=dict)
+    macs: Mapping[Workload, int | None] = field(default_factory=dict)
+
+
+def stage_trials(stage: Stage, space: Mapping[str, Any]) -> int:
+    """Trials Tune runs for a stage: grid points x repeats x num_samples. Under Optuna a
+    grid is a choice (harness.tune.to_tune_domain), so only num_samples are drawn."""
+    points = 1 if stage.searcher == "optuna" else grid_size(dict(space))
+    return points * stage.repeats * stage.num_samples
+
+
+def _domain_values(value: Any) -> tuple[Any, ...] | None:
+    """The values a domain contributes to cost enumeration; None for a constant. Float
+    ranges (learning rates, dropout) do not change a step's cost: their middle stands in."""
+    if isinstance(value, Grid | Choice):
+        return tuple(value.values)
+    if isinstance(value, IntRange):
+        span = value.high - value.low
+        if span < INT_RANGE_VALUES:
+            return tuple(range(value.low, value.high + 1))
+        return tuple(sorted({value.low + round(i * span / (INT_RANGE_VALUES - 1))
+                             for i in range(INT_RANGE_VALUES)}))
+    if isinstance(value, Uniform):
+        return ((value.low + value.high) / 2,)
+    if isinstance(value, LogUniform):
+        return (math.sqrt(value.low * value.high),)
+    return None
+
+
+def enumerate_points(space: Mapping[str, Any], limit: int = MAX_ENUMERATED,
+                     seed: int = 0) -> list[dict[str, Any]]:
+    """Concrete configurations of a space, each standing for an equal share of its trials:
+    every combination when there are at most ``limit``, else ``limit`` seeded draws."""
+    constants = {k: v for k, v in space.items() if _domain_values(v) is None}
+    keys = [k for k in space if _domain_values(space[k]) is not None]
+    values = [_domain_values(space[k]) or () for k in keys]
+    total = math.prod(len(v) for v in values)
+    if total <= limit:
+        import itertools
+
+        combos: Iterable[tuple[Any, ...]] = itertools.product(*values)
+    else:
+        rng = random.Random(seed)
+        combos = [tuple(rng.choice(v) for v in values) for _ in range(limit)]
+    return [{**constants, **dict(zip(keys, combo, strict=True))} for combo in combos]
+
+
+def trial_threads(stage: Stage) -> int:
+    """CPU threads a trial of the stage gets: Ray sets OMP_NUM_THREADS to its CPUs."""
+    return max(1, int(stage.cpus_per_trial))
+
+
+@dataclass
+class StageConfigs:
+    """A stage's enumerated trial configs, for the cost points and placeholder records."""
+
+    items: list[tuple[Any, str | None]]  # (config, variant label)
+    skipped: int = 0
+
+
+def _stage_configs(stage: Stage, space: Mapping[str, Any]) -> StageConfigs:
+    from harness.trials import split_trial_values
+
+    out = StageConfigs([])
+    for point in enumerate_points(space, seed=zlib.crc32(stage.name.encode())):
+        try:
+            spec = split_trial_values(point, stage.trial)
+        except ConfigError:
+            out.skipped += 1  # a combination the study cannot run: Tune would fail it too
+            continue
+        out.items.append((spec.config, spec.label))
+    return out
+
+
+def _cost_points(stage: Stage, configs: StageConfigs, trials: int, data_root: str | None,
+                 examples: dict[Workload, Mapping[str, Any]]
+                 ) -> tuple[tuple[CostPoint, ...], tuple[int, int] | None]:
+    if stage.trial != "train" or not configs.items:
+        return (), None
+    share = trials / len(configs.items)
+    merged: dict[tuple, float] = {}
+    first: dict[Workload, Mapping[str, Any]] = {}
+    for config, _label in configs.items:
+        counts = dataset_counts(config.dataset, data_root)
+        workload = workload_of(config, counts, trial_threads(stage))
+        first.setdefault(workload, config.to_dict())
+        key = (workload, config.epochs, train_images(config, counts), evaluated_images(config, counts),
+               float(getattr(config, "train_fraction", 1.0)))
+        merged[key] = merged.get(key, 0.0) + share
+    keys = sorted(merged, key=lambda k: (k[0].key(), k[1:]))
+    sampled = None
+    if len(keys) > MAX_POINTS:
+        # A seeded draw weighted by share: each kept point stands for trials / MAX_POINTS.
+        rng = random.Random(zlib.crc32(stage.name.encode()))
+        picks = rng.choices(keys, weights=[merged[k] for k in keys], k=MAX_POINTS)
+        sampled = (len(set(picks)), len(keys))
+        merged = {k: 0.0 for k in picks}
+        for k in picks:
+            merged[k] += trials / MAX_POINTS
+        keys = sorted(merged, key=lambda k: (k[0].key(), k[1:]))
+    points = tuple(CostPoint(k[0], merged[k], k[1], k[2], k[3], k[4]) for k in keys)
+    kept = {point.workload for point in points}
+    for workload, config in first.items():  # in the study's order: the first is its first trial
+        if workload in kept:
+            examples.setdefault(workload, config)
+    return points, sampled
+
+
+def check_profile(profile: Profile, raw_overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``harness.plan.plan_run`` checks before Ray, minus Ray, MLflow and folders:
+    the typed ``--set`` overrides, and every static stage's space."""
+    from harness.plan import apply_overrides, typed_overrides, validate_space
+
+    overrides = typed_overrides(profile, raw_overrides)
+    for stage in profile.stages:
+        if not callable(stage.space):
+            validate_space(stage, apply_overrides(stage.space, overrides))
+    return overrides
+
+
+def plan_profile(study: Study, profile: Profile, overrides: Mapping[str, Any] | None = None,
+                 data_root: str | None = None) -> ProfilePlan:
+    """The cost plan of one profile (``overrides`` typed, as ``check_profile`` returns)."""
+    from harness.plan import apply_overrides, validate_space
+    from harness.trials import max_epochs
+
+    overrides = dict(overrides or {})
+    examples: dict[Workload, Mapping[str, Any]] = {}
+    earlier: list[dict[str, Any]] = []
+    stages: list[StagePlan] = []
+    reads = Reads()  # shared by every placeholder record; reset per stage
+    for stage in profile.stages:
+        reads.stages = set()
+        if callable(stage.space):
+            try:
+                space = apply_overrides(dict(stage.space(earlier)), overrides)
+                validate_space(stage, space)
+            except Exception as error:  # noqa: BLE001 - any builder failure is reported
+                stages.append(StagePlan(
+                    stage.name, None, 0, stage.scheduler, stage.trial,
+                    depends_on=tuple(s.name for s in profile.stages if s.name in reads.stages),
+                    error=f"{type(error).__name__}: {error}",
+                    gpus_per_trial=stage.gpus_per_trial))
+                continue
+        else:
+            space = apply_overrides(stage.space, overrides)
+        trials = stage_trials(stage, space)
+        configs = _stage_configs(stage, space)
+        points, sampled = _cost_points(stage, configs, trials, data_root, examples)
+        try:
+            epochs = max_epochs(space, default=max((c.epochs for c, _ in configs.items), default=1))
+        except ConfigError:
+            epochs = max((c.epochs for c, _ in configs.items), default=0)
+        stages.append(StagePlan(
+            stage.name, trials, epochs, stage.scheduler, stage.trial, points,
+            depends_on=tuple(s.name for s in profile.stages if s.name in reads.stages),
+            sampled=sampled, gpus_per_trial=stage.gpus_per_trial,
+            cpus_per_trial=stage.cpus_per_trial))
+        earlier += placeholder_records(stage, space, configs, reads)
+    macs = {w: macs_of(w) for w in examples}
+    return ProfilePlan(study.name, profile.name, profile.description, tuple(stages),
+                       examples, macs)

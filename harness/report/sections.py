@@ -1,0 +1,216 @@
+"""The paper's sections, built from each study's results: its narrative (every number
+computed from the records), the setup read off the records (models, recipe, data, seeds,
+machine, commit, wall time), its tables and figures; and the abstract, limitations and
+reproduction commands computed from the sections. Nothing here renders or compiles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.records import finished, load_records
+from harness.report.tables import data_caption
+from harness.study import Narrative, Study, get_study, list_studies, paper_order
+
+_RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "loss")
+
+
+@dataclass
+class Section:
+    study: str
+    title: str
+    profile: str
+    command: str
+    narrative: Narrative | None = None
+    setup: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[tuple[str, str, str]] = field(default_factory=list)  # name, md, tex
+    figures: list[tuple[str, str, Path]] = field(default_factory=list)  # name, caption, png
+
+    @property
+    def ran(self) -> bool:
+        return self.narrative is not None
+
+
+# ---------------------------------------------------------------------------- facts
+
+
+def _fmt_int(value: float) -> str:
+    return f"{int(value):,}"
+
+
+def _values(records: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    seen = {json.dumps(r["config"].get(key), sort_keys=True) for r in records if key in r["config"]}
+    return [json.loads(v) for v in sorted(seen)]
+
+
+def _describe_values(values: list[Any]) -> str:
+    if len(values) <= 4:
+        return ", ".join(str(v) for v in values)
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) == len(values):
+        return f"{min(numbers):.3g} to {max(numbers):.3g} ({len(values)} values, searched)"
+    return f"{len(values)} values"
+
+
+def _models(records: Sequence[Mapping[str, Any]]) -> str:
+    sizes: dict[str, tuple[int, int]] = {}
+    for record in records:
+        config = record["config"]
+        if "model" not in config or record.get("num_params") is None:
+            continue
+        options = ", ".join(f"{k[6:]}={v}" for k, v in sorted(config.items())
+                            if k.startswith("model."))
+        name = f"{config['model']}" + (f" ({options})" if options else "")
+        sizes[name] = (int(record["num_params"]), int(record.get("macs_per_image") or 0))
+    if not sizes:
+        return ""
+    if len(sizes) > 6:
+        params = [p for p, _ in sizes.values()]
+        return (f"{len(sizes)} model configurations, {_fmt_int(min(params))} to "
+                f"{_fmt_int(max(params))} parameters")
+    return "; ".join(f"{name}: {_fmt_int(p)} parameters, {_macs(m)} MACs per image"
+                     for name, (p, m) in sorted(sizes.items()))
+
+
+def _macs(count: int) -> str:
+    return f"{count / 1e6:.1f} M" if count >= 100_000 else f"{count / 1e3:.1f} k"
+
+
+def setup_facts(records: list[dict[str, Any]], run: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """What the section's setup paragraph says, read off the records (and run.json)."""
+    done = finished(records) or records
+    facts: list[tuple[str, str]] = []
+    models = _models(done)
+    if models:
+        facts.append(("models", models))
+    recipe = "; ".join(f"{key.replace('_', ' ')} {_describe_values(_values(done, key))}"
+                       for key in _RECIPE_KEYS if _values(done, key))
+    if recipe:
+        facts.append(("recipe", recipe))
+    sources = sorted({(r["data"].get("source"), r["data"].get("sha256")) for r in done
+                      if r.get("data")}, key=str)
+    sizes = sorted({r["data"].get("train_size") for r in done if r.get("data", {}).get("train_size")})
+    data = data_caption(done)
+    if sizes:
+        data += (f", {_fmt_int(sizes[0])} training images" if len(sizes) == 1 else
+                 f", {_fmt_int(sizes[0])} to {_fmt_int(sizes[-1])} training images")
+    shas = [sha for _, sha in sources if sha]
+    if shas:
+        data += "; sha256 " + ", ".join(shas)
+    facts.append(("data", data))
+    repeats = sorted({int(r["config"].get("repeat", 0)) for r in done})
+    facts.append(("seeds", f"{len(repeats)} per configuration (repeat index "
+                           f"{', '.join(map(str, repeats))}); seeds hashed from each config"))
+    machines = sorted({(r.get("environment") or {}).get("device_name") or "unknown" for r in done})
+    torches = sorted({(r.get("environment") or {}).get("torch") or "?" for r in done})
+    facts.append(("machine", f"{'; '.join(machines)}; torch {', '.join(torches)}"))
+    commits = sorted({((r.get("environment") or {}).get("git_commit") or "unknown")[:12]
+                      for r in done})
+    facts.append(("commit", ", ".join(commits)))
+    statuses: dict[str, int] = {}
+    for record in records:
+        statuses[record["status"]] = statuses.get(record["status"], 0) + 1
+    trial_hours = sum(float(r.get("wall_seconds") or 0) for r in records) / 3600
+    wall = f"{len(records)} trials ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})"
+    if run and run.get("wall_seconds") is not None:
+        wall += f"; the run took {float(run['wall_seconds']) / 60:.1f} min"
+    wall += f"; trials' own time {trial_hours:.2f} h in all"
+    facts.append(("trials", wall))
+    return facts
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+def _results_folder(results_dir: Path, study: str, profile: str) -> Path:
+    return results_dir / study / profile
+
+
+def build_section(study: Study, profile: str, results_dir: Path) -> Section:
+    folder = _results_folder(results_dir, study.name, profile)
+    section = Section(
+        study.name, study.section_title, profile,
+        command=f"harness run {study.name} --profile {profile}",
+    )
+    if profile not in study.profiles:
+        section.command = f"(study {study.name} has no {profile} profile)"
+        return section
+    records_dir = folder / "records"
+    if study.narrative is None or not records_dir.is_dir() or not any(records_dir.rglob("*.json")):
+        return section
+    records = load_records(records_dir)
+    if not finished(records):
+        return section
+    run_file = folder / "run.json"
+    run = json.loads(run_file.read_text()) if run_file.is_file() else None
+    section.narrative = study.narrate(records, profile, results_dir)
+    section.setup = setup_facts(records, run)
+    for name in section.narrative.tables:
+        md, tex = folder / f"{name}.md", folder / f"{name}.tex"
+        if md.is_file() and tex.is_file():
+            section.tables.append((name, md.read_text(), tex.read_text()))
+    captions = {}
+    if (folder / "outputs.json").is_file():
+        captions = {o["name"]: o["caption"] for o in json.loads((folder / "outputs.json").read_text())}
+    for name in section.narrative.figures:
+        png = folder / f"{name}.png"
+        if png.is_file():
+            section.figures.append((name, captions.get(name, name), png))
+    return section
+
+
+def report_studies() -> list[Study]:
+    """Every registered study, in the order each declares for the paper."""
+    return [get_study(n) for n in paper_order(list_studies())]
+
+
+def build_sections(profile: str, results_dir: Path) -> list[Section]:
+    return [build_section(study, profile, results_dir) for study in report_studies()]
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def limitations(sections: Sequence[Section], profile: str) -> list[str]:
+    """Limitations computed from what the sections ran on."""
+    text = []
+    setups = [dict(s.setup) for s in sections if s.ran]
+    data = " ".join(s.get("data", "") for s in setups)
+    machines = " ".join(s.get("machine", "") for s in setups)
+    if profile != "paper":
+        text.append(f"Scale: the {profile} profile shrinks every study (subsets, smaller "
+                    "networks, fewer epochs) to fit a small machine; its absolute numbers sit "
+                    "below the published ones, and a verdict 'not supported at this scale' "
+                    "says nothing about the full-scale claim.")
+    if "JPEG" in data:
+        text.append("Data: CIFAR-10 here is a JPEG (quality 75) copy, not the canonical "
+                    "pixels; airbench94's recipe reaches 90.61% on it against 94.01% on "
+                    "canonical CIFAR-10, so expect classification accuracies 3 to 4 points "
+                    "below published figures.")
+    if machines and "GPU" not in machines and "NVIDIA" not in machines:
+        text.append("Hardware: every trial here ran on a CPU; speeds and the GPU-only "
+                    "recipes (bf16, torch.compile) are not measured by this report.")
+    missing = [s.study for s in sections if not s.ran]
+    if missing:
+        text.append(f"Not run at this profile: {', '.join(missing)}.")
+    return text
+
+
+def reproduction(sections: Sequence[Section], profile: str) -> list[str]:
+    lines = ["python3 -m pip install -e '.[tune,dev]'",
+             "export HARNESS_DATA=/path/to/folder/with/cifar10-jpeg.tar.gz"]
+    lines += [s.command for s in sections if not s.command.startswith("(")]
+    lines.append(f"harness report --profile {profile}")
+    return lines
+
+
+def abstract(sections: Sequence[Section], profile: str) -> str:
+    ran = [s for s in sections if s.ran]
+    if not ran:
+        return f"No study has been run at the {profile} profile yet."
+    parts = [s.narrative.headline for s in ran if s.narrative and s.narrative.headline]
+    return (f"This report re-examines the write-up's claims with {len(ran)} studies run at "
+            f"the {profile} profile. " + " ".join(parts))

@@ -1,0 +1,77 @@
+"""Verdicts from 95% intervals with three outcomes (harness.evidence)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.evidence import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    Claim,
+    Interval,
+    bootstrap_interval,
+    judge,
+    t_interval,
+)
+
+GAP = Claim("gap", "noisy targets match clean ones", "noisy - clean PSNR (dB)", "equivalence", 0.2)
+SLOWER = Claim("slower", "random labels fit slower", "epochs ratio", "greater", 1.0)
+FASTER = Claim("faster", "Gaussian inputs fit faster", "epochs ratio", "less", 1.0)
+
+
+def test_t_interval_matches_the_textbook_formula():
+    # n = 3, mean 2, sd 1: half width t(0.975, 2) * 1 / sqrt(3) = 4.302653 / 1.732051.
+    interval = t_interval([1.0, 2.0, 3.0])
+    assert interval.estimate == 2.0 and interval.n == 3
+    assert interval.high - 2.0 == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert interval.low == pytest.approx(2.0 - (interval.high - 2.0))
+
+
+def test_one_observation_gives_no_interval_and_an_inconclusive_verdict():
+    assert t_interval([0.1]) is None
+    evidence = judge(GAP, None)
+    assert evidence.verdict == INCONCLUSIVE and "fewer than two observations" in evidence.reason()
+
+
+@pytest.mark.parametrize(
+    ("claim", "low", "high", "verdict"),
+    [
+        (GAP, -0.1, 0.15, SUPPORTED),  # inside the margin (TOST)
+        (GAP, -0.5, 0.1, INCONCLUSIVE),  # straddles -0.2
+        (GAP, 0.3, 0.9, CONTRADICTED),  # wholly outside
+        (GAP, -0.9, -0.25, CONTRADICTED),
+        (SLOWER, 1.2, 2.5, SUPPORTED),
+        (SLOWER, 0.8, 1.3, INCONCLUSIVE),
+        (SLOWER, 0.5, 0.9, CONTRADICTED),
+        (FASTER, 0.2, 0.6, SUPPORTED),
+        (FASTER, 0.9, 1.1, INCONCLUSIVE),
+        (FASTER, 1.1, 1.6, CONTRADICTED),
+    ],
+)
+def test_each_claim_kind_has_all_three_outcomes(claim, low, high, verdict):
+    evidence = judge(claim, Interval((low + high) / 2, low, high, 3, "t over seeds"))
+    assert evidence.verdict == verdict
+    assert claim.threshold_text() in evidence.reason()
+
+
+def test_a_point_estimate_inside_the_margin_is_not_enough():
+    # The committed mini denoising gap: -0.07 ± 0.30 dB over 2 seeds. Its point estimate
+    # sits inside ±0.2 dB, but its interval does not: inconclusive, not supported.
+    gaps = [-0.07 - 0.30 / math.sqrt(2), -0.07 + 0.30 / math.sqrt(2)]
+    evidence = judge(GAP, t_interval(gaps))
+    assert abs(evidence.interval.estimate) < 0.2
+    assert evidence.verdict == INCONCLUSIVE
+
+
+def test_bootstrap_is_seeded_and_narrows_with_more_images():
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(0.05, 1.0, 100), rng.normal(0.05, 1.0, 10_000)
+    first, again = bootstrap_interval(small, seed=3), bootstrap_interval(small, seed=3)
+    assert first == again
+    wide, narrow = first, bootstrap_interval(large, seed=3)
+    assert narrow.high - narrow.low < (wide.high - wide.low) / 5
+    assert narrow.low < 0.05 < narrow.high and narrow.method == "bootstrap over test images"
