@@ -12,6 +12,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CIFAR_FILES = ("cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10-jpeg.tar.gz")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Print the random order's seed even under -q (which hides pytest-randomly's header),
+    so a failure seen in CI's log can be replayed in the same order."""
+    seed = getattr(session.config.option, "randomly_seed", None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if isinstance(seed, int) and reporter is not None:
+        reporter.write_line(f"test order: pytest-randomly seed {seed}; replay it with "
+                            f"`pytest --randomly-seed={seed}`")
+
+
 # ---------------------------------------------------------------- sealed from the user's files
 
 # Where a harness command writes by default when nothing names a folder.
