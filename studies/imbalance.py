@@ -54,7 +54,11 @@ def loss_variants(common: dict[str, Any], cb: list[dict[str, Any]] | None = None
         {LABEL_KEY: "CE", "loss": "ce"},
         {LABEL_KEY: "focal (gamma 1)", "loss": "focal", "loss.gamma": 1.0},
         {LABEL_KEY: "LDAM-DRW", "loss": "ldam", "loss.drw_epoch": drw, **ldam_head},
-        {LABEL_KEY: "logit-adjusted (tau 1)", "loss": "logit-adjusted", "loss.tau": 1.0},
+        # Logit adjustment as Menon et al.'s post-hoc variant: the loss variant at their
+        # tau = 1 is balanced softmax itself (softmax over logits + log prior), which would
+        # put one loss in the grid twice and report seed noise as a difference.
+        {LABEL_KEY: "CE + post-hoc logit adjustment (tau 1)", "loss": "ce",
+         "task.logit_adjust_tau": 1.0},
         {LABEL_KEY: "balanced softmax", "loss": "balanced-softmax"},
     ]
     return fixed + list(cb or [])

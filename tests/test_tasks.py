@@ -227,3 +227,36 @@ def test_classification_records_match_those_made_before_the_task_layer(fixture: 
 def test_the_pre_task_layer_fixtures_are_there() -> None:
     assert [path.stem for path in PRE_TASK_LAYER] == [
         "convnet-augmented-longtail-noisy-cb", "mlp-plain"]
+
+
+class _Uninformed(torch.nn.Module):
+    """Equal logits for every class: what it predicts is decided by the scoring alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(x.shape[0], 10)
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_posthoc_logit_adjustment_scores_the_test_split_on_adjusted_logits(tau) -> None:
+    import contextlib
+
+    from harness.data import load_dataset
+
+    config = TrialConfig.from_dict({"dataset": "digits", "device": "cpu", "imbalance": "exp",
+                                    "imbalance_factor": 10.0, "task.logit_adjust_tau": tau})
+    task = create_task(config, load_dataset("digits"), torch.device("cpu"))
+    counts = task.data.class_counts
+    evaluation = task.evaluate(_Uninformed(), contextlib.nullcontext)
+    per_class = evaluation.extras["per_class_accuracy"]
+    # Unadjusted ties go to class 0; -tau log(prior) makes the rarest class the prediction.
+    predicted = counts.index(min(counts)) if tau else 0
+    assert per_class[predicted] == 1.0 and sum(per_class) == 1.0
+
+
+def test_a_negative_logit_adjustment_is_one_clear_message() -> None:
+    with pytest.raises(ConfigError, match="task.logit_adjust_tau must be a number >= 0"):
+        TrialConfig.from_dict({"task.logit_adjust_tau": -1})

@@ -10,6 +10,10 @@ flips, per-channel or per-image normalization as the config says). Options:
 - ``stop_at_train_acc``: end the trial with status ``fitted`` once the true training
   accuracy reaches this value (turns ``train_eval`` on), so a random-label run stops when
   it has memorized its labels instead of training on;
+- ``logit_adjust_tau``: post-hoc logit adjustment (Menon et al., ICLR 2021, Sec. 4.1): the
+  test split is scored on ``logits - tau * log(prior)``, with the prior from the trial's
+  training class counts, so a model trained with plain CE predicts as if trained for the
+  balanced error. 0 (the default) scores the logits as they are;
 - ``tta``: test-time augmentation (airbench94's tta_level) of the last epoch's test
   score: 0 none, 1 the mean of the image's and its mirror's logits, 2 that half-and-half
   with the mean over two one-pixel translations (up-left, down-right of a reflect-padded
@@ -26,6 +30,7 @@ from the trial's seed (the JPEG copy is stored class by class, so not the first 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,7 @@ from torch import nn
 
 from harness.data import DeviceBatches, eval_batches, pixel_stats
 from harness.errors import require
-from harness.losses import LossFunction, create_loss
+from harness.losses import LossFunction, create_loss, log_prior
 from harness.tasks import Autocast, Evaluation, Meter, Task, register_task
 from harness.tasks.class_scores import score_classifier
 from harness.trial_data import prepare_trial_data
@@ -75,6 +80,19 @@ class TTAClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return tta_logits(self.model, x, self.level)
+
+
+class PosthocAdjusted(nn.Module):
+    """A classifier whose logits are shifted by a fixed per-class offset at scoring time
+    (post-hoc logit adjustment: ``offset = -tau * log(prior)``)."""
+
+    def __init__(self, model: nn.Module, offset: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("offset", offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) + self.offset.to(x.device)
 
 
 class ClassificationMeter(Meter):
@@ -119,6 +137,8 @@ class Classify(Task):
             stop is None or (isinstance(stop, int | float) and 0 < stop <= 1),
             f"task.stop_at_train_acc must be in (0, 1] (or none), got {stop!r}",
         )
+        require(math.isfinite(options["logit_adjust_tau"]) and options["logit_adjust_tau"] >= 0,
+                f"task.logit_adjust_tau must be a number >= 0 (0 = off), got {options['logit_adjust_tau']!r}")
         tta = options["tta"]
         require(tta in TTA_LEVELS,
                 f"task.tta must be 0 (none), 1 (mirror) or 2 (mirror + translate), got {tta!r}")
@@ -143,6 +163,7 @@ class Classify(Task):
         train_eval: bool = False,
         stop_at_train_acc: float | None = None,
         tta: int = 0,
+        logit_adjust_tau: float = 0.0,
     ) -> None:
         self.config = config
         self.dataset = dataset
@@ -153,6 +174,7 @@ class Classify(Task):
         )
         self.stop_at_train_acc = stop_at_train_acc
         self.tta = tta
+        self.logit_adjust_tau = logit_adjust_tau
         self.epoch = -1  # the epoch whose batches were cut last: evaluate() scores it
         self.train_eval = train_eval or stop_at_train_acc is not None
         self.channels_last = config.channels_last and device.type == "cuda"
@@ -208,6 +230,9 @@ class Classify(Task):
         if tta:
             # The wrapper takes the model's mode, so scoring restores that mode, not train.
             model = TTAClassifier(model, tta).train(model.training)
+        if self.logit_adjust_tau and images is self.test_images:
+            offset = -self.logit_adjust_tau * log_prior(self.data.class_counts)
+            model = PosthocAdjusted(model, offset).train(model.training)
         return score_classifier(model, batches, self.dataset.num_classes, autocast)
 
     def evaluate(self, model: torch.nn.Module, autocast: Autocast) -> Evaluation:
