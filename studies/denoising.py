@@ -5,9 +5,10 @@ The write-up (theory claim 7) argues that under L2 the optimum is the mean of th
 so zero-mean noise on the targets leaves it unchanged (Lehtinen et al., ICML 2018). This
 study trains the same U-Net on clean and on independently noisy targets for additive
 Gaussian, Poisson and multiplicative Bernoulli noise, and measures the PSNR gap; and it
-shows where the argument breaks: random-valued impulse noise has no zero mean (nor zero
-median), so noisy targets need the loss that recovers the mode (annealed L0) or at least
-the median (L1) rather than L2's mean.
+shows where the argument breaks: random-valued impulse noise has no zero mean, and above
+p = 1/2 no unbiased median either (it is validated at p 0.7 and trained blind, as
+Noise2Noise does), so noisy targets need the loss that recovers the mode (annealed L0)
+rather than L2's mean or L1's median.
 """
 
 from __future__ import annotations
@@ -44,34 +45,40 @@ PUBLISHED = {
     ("poisson", "Kodak"): (31.66, 31.66),
     ("poisson", "BSD300"): (30.27, 30.26),
 }
-NOISE_NAMES = {
-    "gaussian": "Gaussian (sigma 25)",
-    "poisson": "Poisson (lambda 30)",
-    "bernoulli": "Bernoulli (p 0.5)",
-    "impulse": "impulse (p 0.5)",
+PUBLISHED_LEVEL = {"gaussian": 25.0 / 255.0, "poisson": 30.0}  # the levels they were tested at
+# Each noise model's name and how its level reads (Gaussian sigma in 0-255 pixel units).
+NOISE_KINDS = {
+    "gaussian": ("Gaussian", "sigma", 255.0),
+    "poisson": ("Poisson", "lambda", 1.0),
+    "bernoulli": ("Bernoulli", "p", 1.0),
+    "impulse": ("impulse", "p", 1.0),
 }
+NOISE_NAMES = tuple(NOISE_KINDS)  # the order of rows, curves and grid rows
 ZERO_MEAN_NOISES = ("gaussian", "poisson", "bernoulli")
 IMPULSE_LOSSES = ("l2", "l1", "l0")
 
 
-def trial_variants(noises: tuple[str, ...]) -> list[dict[str, Any]]:
+def trial_variants(noises: tuple[str, ...], blind: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Clean and noisy targets under L2 for every noise model; for impulse noise also L1
-    and annealed L0 on noisy targets (the loss comparison)."""
+    and annealed L0 on noisy targets (the loss comparison). Noise models in ``blind`` train
+    on a level drawn per image (Noise2Noise's way); the others at the fixed test level."""
     out = []
     for noise in noises:
+        drawn = {"task.blind": True} if noise in blind else {}
         for target in ("clean", "noisy"):
             out.append({LABEL_KEY: f"{noise}/{target}/l2", "task.noise": noise,
-                        "task.target": target, "loss": "l2"})
+                        "task.target": target, "loss": "l2", **drawn})
         if noise == "impulse":
             for loss in IMPULSE_LOSSES[1:]:
                 out.append({LABEL_KEY: f"{noise}/noisy/{loss}", "task.noise": noise,
-                            "task.target": "noisy", "loss": loss})
+                            "task.target": "noisy", "loss": loss, **drawn})
     return out
 
 
-def _stage(common: dict[str, Any], noises: tuple[str, ...], repeats: int, gpus: float = 0.0):
-    return Stage("denoise", {**common, "task": "denoise", "variant": variants(*trial_variants(noises))},
-                 repeats=repeats, gpus_per_trial=gpus)
+def _stage(common: dict[str, Any], noises: tuple[str, ...], repeats: int, gpus: float = 0.0,
+           blind: tuple[str, ...] = ("impulse",)):
+    space = {**common, "task": "denoise", "variant": variants(*trial_variants(noises, blind))}
+    return Stage("denoise", space, repeats=repeats, gpus_per_trial=gpus)
 
 
 # Noise2Noise's recipe: Adam (beta2 0.99; AdamW with no weight decay is Adam), lr 3e-4, cosine-squared ramp-down over the last
@@ -93,26 +100,62 @@ PAPER_COMMON = {**N2N_RECIPE, "dataset": "cifar10", "model": "unet", "epochs": 3
 PROFILES = {
     "smoke": Profile(
         "smoke", "scikit-learn's china photo (32x32 crops) to its flower photo, tiny U-Net, "
-        "Gaussian and impulse noise, 1 seed, a minute on a CPU",
+        "Gaussian (fixed level) and impulse noise (blind, tested at p 0.7), 1 seed, a minute "
+        "on a CPU",
         (_stage(SMOKE_COMMON, ("gaussian", "impulse"), repeats=1),),
     ),
     "mini": Profile(
         "mini", "CIFAR-10 (JPEG copy) 8k-image subset, U-Net at 1/3 width and depth 3, 4 epochs, "
-        "all four noise models, 2 seeds, CPU, under 45 minutes",
+        "all four noise models (impulse trained blind, the others at the fixed test level), "
+        "2 seeds, CPU, under 45 minutes",
         (_stage(MINI_COMMON, ("gaussian", "poisson", "bernoulli", "impulse"), repeats=2),),
         needs_cifar=True,
     ),
     "paper": Profile(
         "paper", "all of CIFAR-10, Noise2Noise's full U-Net, 30 epochs, all four noise "
-        "models, 3 seeds, trials sharing one GPU",
+        "models trained blind, 3 seeds, trials sharing one GPU",
         (_stage(PAPER_COMMON, ("gaussian", "poisson", "bernoulli", "impulse"), repeats=3,
-                gpus=0.25),),
+                gpus=0.25, blind=("gaussian", "poisson", "bernoulli", "impulse")),),
         needs_cifar=True,
     ),
 }
 
 
 # ---------------------------------------------------------------------------- tables
+
+
+def noise_label(noise: str, level: float) -> str:
+    name, symbol, scale = NOISE_KINDS[noise]
+    return f"{name} ({symbol} {level * scale:g})"
+
+
+def noise_labels(frame: pd.DataFrame) -> dict[str, str]:
+    """Each noise model's label with the level its trials were tested at, as the records
+    say (the validation level of harness.data.noise where a record does not)."""
+    from harness.data.noise import VALIDATION_LEVEL
+
+    levels = {}
+    if "noise.test_level" in frame.columns:
+        levels = frame.dropna(subset=["noise.test_level"]).groupby("noise")["noise.test_level"].first()
+    return {n: noise_label(n, float(levels.get(n, VALIDATION_LEVEL[n]))) for n in NOISE_KINDS}
+
+
+def training_noise_text(frame: pd.DataFrame) -> str:
+    """How the trials' training noise was drawn, from the records: blind (a level per image
+    from the model's range, Noise2Noise's way) or at the fixed test level."""
+    if "noise.blind" not in frame.columns:
+        return "training noise at the fixed test level"
+    blind = sorted({n for n, b in zip(frame["noise"], frame["noise.blind"], strict=True) if b is True},
+                   key=NOISE_NAMES.index)
+    fixed = sorted(set(frame["noise"]) - set(blind), key=NOISE_NAMES.index)
+    parts = []
+    if blind:
+        parts.append(f"{', '.join(NOISE_KINDS[n][0] for n in blind)} trained blind (a level "
+                     "per image from the model's range)")
+    if fixed:
+        parts.append(f"{', '.join(NOISE_KINDS[n][0] for n in fixed)} trained at the fixed "
+                     "test level")
+    return "; ".join(parts)
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -133,6 +176,7 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
     """PSNR per noise model with clean and noisy targets (L2), the gap noisy - clean, the
     noisy input as baseline, and Noise2Noise's published figures beside them."""
     l2 = frame[frame["loss"] == "l2"]
+    names = noise_labels(frame)
     metrics = ["final.test_psnr", "final.input_psnr"]
     has_photos = "final.photos_psnr" in frame.columns and frame["final.photos_psnr"].notna().any()
     rows = []
@@ -143,7 +187,7 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
                  if len(p) else pd.DataFrame() for t, p in by_target.items()}
         gap = _gap_cell(part)
         row = {
-            "noise": NOISE_NAMES[noise],
+            "noise": names[noise],
             "noisy input": f"{part['final.input_psnr'].mean():.2f}",
             "clean targets": _cell(stats["clean"], "final.test_psnr"),
             "noisy targets": _cell(stats["noisy"], "final.test_psnr"),
@@ -158,7 +202,7 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
                                           "gap (noisy - clean)"]
     reference = []
     for (noise, data), (clean, noisy) in PUBLISHED.items():
-        label = f"{NOISE_NAMES[noise]}: Noise2Noise on {data} (published)"
+        label = f"{noise_label(noise, PUBLISHED_LEVEL[noise])}: Noise2Noise on {data} (published)"
         rows.append({**{c: "—" for c in columns}, "noise": label,
                      "clean targets": f"{clean:.2f}", "noisy targets": f"{noisy:.2f}",
                      "gap (noisy - clean)": f"{noisy - clean:+.2f}"})
@@ -169,7 +213,8 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
         "psnr_by_noise", table,
         f"Test PSNR (dB, mean ± sd over n seeds) of the U-Net trained with L2 on clean or on "
         f"independently noisy targets, on the test images of {caption_data} (its own images "
-        "are the clean ones), validation noise at the fixed level; the gap is per seed, "
+        f"are the clean ones), test noise at the level each row names "
+        f"({training_noise_text(frame)}); the gap is per seed, "
         "noisy minus clean. Published rows: Noise2Noise's full U-Net trained on ImageNet "
         "crops and tested on Kodak / BSD300, other data than ours.",
         best={}, reference_rows=frozenset(reference),
@@ -206,15 +251,33 @@ def impulse_table(frame: pd.DataFrame, caption_data: str) -> Table | None:
     shown = mean_sd_columns(stats, {"final.test_psnr": "test PSNR (dB)",
                                     "final.photos_psnr": "photos PSNR (dB)"})
     shown.index = [f"{t}/{loss}" for t, loss in zip(stats["target"], stats["loss"], strict=True)]
+    label = noise_labels(frame)["impulse"]
     return Table(
         "impulse_losses", shown,
-        f"Random-valued impulse noise (p 0.5) on {caption_data} (its own images are the clean "
-        "ones): test PSNR by target and "
-        "training loss (mean ± sd over n seeds). The noise has neither zero mean nor zero "
-        "median, so with noisy targets L2 learns a mean pulled towards grey; annealed L0 "
-        "(Noise2Noise's) seeks the mode.",
+        f"Random-valued {label} noise on {caption_data} (its own images are the clean "
+        f"ones; {training_noise_text(part)}): test PSNR by target and "
+        "training loss (mean ± sd over n seeds). " + impulse_statistics_text(part) + " With "
+        "noisy targets L2 learns the mean, pulled towards grey; annealed L0 (Noise2Noise's) "
+        "seeks the mode, the clean value.",
         best={"test PSNR (dB)": "max"},
     )
+
+
+def impulse_statistics_text(part: pd.DataFrame) -> str:
+    """What the noisy target's mean and median are at the level the records were tested at:
+    the mean is biased at every clean value but 1/2; the median only where p > 1/2."""
+    from harness.data.noise import VALIDATION_LEVEL, impulse_median_unbiased
+
+    levels = part["noise.test_level"].dropna() if "noise.test_level" in part.columns else []
+    p = float(levels.iloc[0]) if len(levels) else VALIDATION_LEVEL["impulse"]
+    low, high = impulse_median_unbiased(p)
+    if (low, high) == (0.0, 1.0):
+        median = (f"its median is the clean value at every pixel (p {p:g} <= 1/2), so the "
+                  "L1 optimum is the clean image too")
+    else:
+        median = (f"its median is the clean value only for clean values in [{low:.2f}, "
+                  f"{high:.2f}], so the L1 optimum is biased on dark and bright pixels")
+    return f"At p {p:g} the noisy target's mean is biased and {median}."
 
 
 # ---------------------------------------------------------------------------- figures
@@ -227,14 +290,15 @@ def psnr_curves(records: list[dict[str, Any]], caption_data: str) -> list[Plot]:
     history["noise"] = history["config.task.noise"]
     history["run"] = history["config.task.target"] + " targets, " + \
         history["config.loss"]
+    names = noise_labels(_frame(records))
     plots = []
     for noise in [n for n in NOISE_NAMES if n in set(history["noise"])]:
         part = history[history["noise"] == noise]
         plots.append(Plot(
             f"psnr_vs_epoch_{noise}",
             line_with_bands(part, "epoch", "test_psnr", hue="run", xlabel="epoch",
-                            ylabel="test PSNR (dB)", title=f"{NOISE_NAMES[noise]}, {caption_data}"),
-            f"Test PSNR against training epoch with {NOISE_NAMES[noise]} noise, clean vs "
+                            ylabel="test PSNR (dB)", title=f"{names[noise]}, {caption_data}"),
+            f"Test PSNR against training epoch with {names[noise]} noise, clean vs "
             "noisy targets (mean ± sd over seeds).",
         ))
     return plots
@@ -259,6 +323,7 @@ def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
     noises = [n for n in NOISE_NAMES if (n, "clean") in chosen and (n, "noisy") in chosen]
     if not noises:
         return None
+    names = noise_labels(_frame(records))
     columns = ("clean", "noisy input", "clean-target output", "noisy-target output")
     first = _decode_strip(chosen[(noises[0], "clean")]["samples_png"])
     aspect = first.shape[1] / (first.shape[0] / 3)  # one row of the strip: width / height
@@ -281,7 +346,7 @@ def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
                 if row == 0:
                     ax.set_title(columns[col], fontsize=8)
                 if col == 0:
-                    ax.set_ylabel(NOISE_NAMES[noise], fontsize=8)
+                    ax.set_ylabel(names[noise], fontsize=8)
     return Plot("samples", fig, "Test images, one row per noise model: clean, noisy input, and "
                 "the outputs of the U-Nets trained with L2 on clean and on noisy targets (seed 0).")
 
@@ -316,6 +381,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
     """The paper's section: the clean/noisy-target gap for zero-mean noise (claim 7), and
     where it breaks (impulse noise needs L1 or L0)."""
     frame = _frame(records)
+    names = noise_labels(frame)
     data = data_caption(records)
     tolerance = 0.1 if profile == "paper" else 0.2
     parts, within, gaps = [], [], []
@@ -324,8 +390,8 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
         if gap is None:
             continue
         within.append(abs(gap["gap"]) <= tolerance)
-        gaps.append(f"{NOISE_NAMES[noise]} {gap['gap']:+.2f} dB")
-        parts.append(f"{NOISE_NAMES[noise]}: noisy targets {gap['noisy']:.2f} dB, clean targets "
+        gaps.append(f"{names[noise]} {gap['gap']:+.2f} dB")
+        parts.append(f"{names[noise]}: noisy targets {gap['noisy']:.2f} dB, clean targets "
                      f"{gap['clean']:.2f} dB, gap {format_mean_sd(gap['gap'], gap['sd'])} dB "
                      f"(n = {gap['n']}), {gap['noisy'] - gap['input']:.1f} dB above the noisy "
                      "input")
@@ -333,10 +399,10 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
     by_loss = impulse.groupby("loss")["final.test_psnr"].mean()
     impulse_text = ""
     if {"l2", "l1", "l0"} <= set(by_loss.index):
-        impulse_text = (f" With random-valued impulse noise, whose mean and median are not the "
-                        f"clean value, noisy targets gave {by_loss['l2']:.2f} dB under L2, "
+        impulse_text = (f" With random-valued {names['impulse']} noise, noisy targets gave "
+                        f"{by_loss['l2']:.2f} dB under L2, "
                         f"{by_loss['l1']:.2f} dB under L1 and {by_loss['l0']:.2f} dB under "
-                        "annealed L0.")
+                        f"annealed L0. {impulse_statistics_text(impulse)}")
     if not within:
         verdict, reason = VERDICTS[1], "no zero-mean noise model ran with both targets."
     else:

@@ -33,7 +33,7 @@ def test_validation_levels_and_specs() -> None:
         "gaussian": 25 / 255,
         "poisson": 30.0,
         "bernoulli": 0.5,
-        "impulse": 0.5,
+        "impulse": 0.7,
     }
     for model in NOISE_MODELS:
         spec = validation_spec(model)
@@ -84,6 +84,27 @@ def test_impulse_replaces_whole_pixels_with_uniform_colours() -> None:
     assert replaced.mean().item() == pytest.approx(0.5, abs=0.01)
     assert replaced.var().item() == pytest.approx(1 / 12, rel=0.03)
     assert torch.equal(valid, torch.ones_like(valid))  # the learner can't know which
+
+
+@pytest.mark.parametrize("p", [0.5, 0.7])
+def test_impulse_noisy_targets_mean_is_biased_and_median_only_where_the_level_says(p) -> None:
+    """Many noisy draws of one clean pixel value: the sample median and mean against the
+    clean value. The narrative's claim about the median must be true of the level used."""
+    from harness.data.noise import impulse_median_unbiased
+
+    low, high = impulse_median_unbiased(p)
+    generator = torch.Generator().manual_seed(0)
+    for value in (0.1, 0.5, 0.9):
+        clean = torch.full((1, 1, 400, 400), value)
+        noisy = add_noise(clean, NoiseSpec("impulse", level=p), generator).flatten()
+        mean, median = noisy.mean().item(), noisy.median().item()
+        assert mean == pytest.approx((1 - p) * value + p / 2, abs=0.005)
+        assert (abs(mean - value) > 0.05) == (value != 0.5)  # biased but at 1/2
+        median_biased = abs(median - value) > 0.01
+        assert median_biased == (not low <= value <= high), (p, value, median)
+    # At p 0.5 the median is never biased (L1 recovers the image); at 0.7 it is for dark
+    # and bright pixels.
+    assert (low, high) == ((0.0, 1.0) if p == 0.5 else (pytest.approx(2 / 7), pytest.approx(5 / 7)))
 
 
 def test_p_zero_leaves_the_image_unchanged() -> None:

@@ -27,9 +27,13 @@ The other two are in the paper only (no public code):
   ``add_noise_masked`` returns that mask.
 - ``impulse``: random-valued impulse noise; each pixel, with probability p, is replaced by a
   colour drawn uniformly from [0, 1]^C (channels drawn independently), else kept. Blind
-  p ~ U[0, 0.95], validation p = 0.5. The clean value is the mode of the per-pixel
-  distribution (neither mean nor median), hence N2N's annealed L0 loss. The learner does
-  not know which pixels were replaced, so the mask of ``add_noise_masked`` is all ones here.
+  p ~ U[0, 0.95], validation p = 0.7 (as Noise2Noise's reimplementations validate). The
+  clean value is the mode of the per-pixel distribution, hence N2N's annealed L0 loss. Its
+  mean (1 - p) x + p/2 is biased for every clean value but 1/2; its median is unbiased only
+  for clean values in [(p - 1/2)/p, 1/(2p)] (``impulse_median_unbiased``), all of [0, 1]
+  when p <= 1/2: at p = 0.5 L1 would recover the clean image exactly, at 0.7 it cannot for
+  dark and bright pixels. The learner does not know which pixels were replaced, so the mask
+  of ``add_noise_masked`` is all ones here.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ VALIDATION_LEVEL: dict[str, float] = {
     "gaussian": 25.0 / 255.0,  # sigma
     "poisson": 30.0,  # lambda
     "bernoulli": 0.5,  # drop probability p
-    "impulse": 0.5,  # replacement probability p
+    "impulse": 0.7,  # replacement probability p: where the median, too, is biased
 }
 
 # Blind training draws one level per image, uniformly from [low, high].
@@ -93,6 +97,15 @@ def check_noise(model: str, blind: bool, level: float | None) -> None:
         require(level > 0, f"poisson lambda must be > 0, got {level}")
     else:
         require(0 <= level < 1, f"{model} p must be in [0, 1), got {level}")
+
+
+def impulse_median_unbiased(p: float) -> tuple[float, float]:
+    """The clean values x in [0, 1] whose noisy target under random-valued impulse noise at
+    replacement probability p keeps x as its median. The target's CDF is p y + (1 - p) [y >= x],
+    so x is a median when p x <= 1/2 <= p x + 1 - p."""
+    if p <= 0.5:
+        return 0.0, 1.0
+    return (p - 0.5) / p, 0.5 / p
 
 
 @dataclass(frozen=True)
