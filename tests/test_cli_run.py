@@ -67,6 +67,23 @@ def _untouched(folder: Path) -> bool:
     )
 
 
+
+def _edit_quick_stage_lr(monkeypatch) -> None:
+    """What a user does between a run and its --resume: edit the tiny/quick stage's
+    learning rates (0.05, 0.1 -> 0.02, 0.03)."""
+    import dataclasses
+
+    from harness.space import grid
+    from harness.study import STUDIES
+
+    study = STUDIES.get("tiny")
+    profile = study.profiles["quick"]
+    stage = dataclasses.replace(profile.stages[0],
+                                space={**profile.stages[0].space, "lr": grid(0.02, 0.03)})
+    edited = dataclasses.replace(study, profiles={
+        **study.profiles, "quick": dataclasses.replace(profile, stages=(stage,))})
+    monkeypatch.setitem(STUDIES._entries, "tiny", edited)
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -433,8 +450,6 @@ def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
 
     from harness.errors import HarnessError
     from harness.runner import RunOptions, run_study
-    from harness.space import grid
-    from harness.study import STUDIES
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     options = RunOptions("tiny", "quick", runs_dir=tmp_path / "runs",
@@ -443,13 +458,7 @@ def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
     assert sorted(r["config"]["lr"] for r in first.records) == [0.05, tiny_study.GOOD_LR]
 
     # The user edits the study: the stage's learning rates change.
-    study = STUDIES.get("tiny")
-    profile = study.profiles["quick"]
-    stage = dataclasses.replace(profile.stages[0],
-                                space={**profile.stages[0].space, "lr": grid(0.02, 0.03)})
-    edited = dataclasses.replace(study, profiles={
-        **study.profiles, "quick": dataclasses.replace(profile, stages=(stage,))})
-    monkeypatch.setitem(STUDIES._entries, "tiny", edited)
+    _edit_quick_stage_lr(monkeypatch)
 
     with pytest.raises(HarnessError, match=r"stage 'only' of tiny/quick changed since it ran "
                                            r"\(lr grid\(0.05, 0.1\) -> grid\(0.02, 0.03\)\): "
@@ -486,8 +495,6 @@ def test_a_refused_resume_leaves_the_finished_parent_run_as_it_was(tmp_path, clu
 
     from harness.errors import HarnessError
     from harness.runner import RunOptions, run_study
-    from harness.space import grid
-    from harness.study import STUDIES
     from harness.tracking import tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -506,13 +513,7 @@ def test_a_refused_resume_leaves_the_finished_parent_run_as_it_was(tmp_path, clu
     files = _files(tmp_path)
 
     # The user edits the study, then resumes: refused, since its only stage changed.
-    study = STUDIES.get("tiny")
-    profile = study.profiles["quick"]
-    stage = dataclasses.replace(profile.stages[0],
-                                space={**profile.stages[0].space, "lr": grid(0.02, 0.03)})
-    edited = dataclasses.replace(study, profiles={
-        **study.profiles, "quick": dataclasses.replace(profile, stages=(stage,))})
-    monkeypatch.setitem(STUDIES._entries, "tiny", edited)
+    _edit_quick_stage_lr(monkeypatch)
     with pytest.raises(HarnessError, match="--rerun only"):
         run_study(dataclasses.replace(options, resume=True), echo=lambda _line: None)
     _join_mlflow_threads()

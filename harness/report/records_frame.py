@@ -81,10 +81,13 @@ def _sorted_rows(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame
 
 
 def _checked(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records, checked; an older record without ``resolved_config`` gets it once here
+    (on a copy), so the row and the column list do not each rebuild its config."""
     records = list(records)
     for i, record in enumerate(records):
         check_record(record, f"record {i}")
-    return records
+    return [r if "resolved_config" in r else {**r, "resolved_config": resolved_config(r)}
+            for r in records]
 
 
 def _metric_order(records: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
