@@ -53,6 +53,7 @@ HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "lookahead_every": 0,
     "lookahead_decay": 0.95**5,
     "adam_beta2": 0.999,
+    "val_size": 0,
 }
 
 
@@ -106,6 +107,11 @@ class TrialConfig:
     normalization: str = "channel"  # per-channel dataset stats, or per-image standardization
     train_limit: int = 0
     test_limit: int = 0
+    # Images held out of the training split as a validation set (0: none), drawn from
+    # data_seed: stratified by class, or for a long tail class-balanced from the images the
+    # tail left out (harness.trial_data). Stages that choose among configurations choose
+    # on it; the test split is reported, never chosen on.
+    val_size: int = 0
     data_seed: int = 0
     repeat: int = 0
     device: str = "auto"
@@ -397,6 +403,8 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     require(config.imbalance_factor >= 1, f"imbalance_factor must be >= 1, got {config.imbalance_factor}")
     require(0 <= config.label_noise <= 1, f"label_noise must be in [0, 1], got {config.label_noise}")
     require(config.train_limit >= 0, f"train_limit must be >= 0 (0 = all), got {config.train_limit}")
+    require(config.val_size >= 0,
+            f"val_size must be an integer >= 0 (0 = no validation split), got {config.val_size}")
     require(config.test_limit >= 0, f"test_limit must be >= 0 (0 = all), got {config.test_limit}")
     require(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
 

@@ -196,6 +196,7 @@ def validate_space(stage: Stage, space: Mapping[str, Any]) -> None:
             spec = split_trial_values(point, stage.trial)
             if stage.trial == "train":
                 check_model_fits(spec.config)
+                check_validation_fits(spec.config)
         except ConfigError as error:
             raise ConfigError(f"stage {stage.name!r}: {error}") from None
 
@@ -218,6 +219,23 @@ def check_model_fits(config: Any) -> None:
         config.task, config.model, json.dumps(shaping, sort_keys=True, default=str),
         tuple(facts["image_shape"]), facts["num_classes"],
     )
+
+
+def check_validation_fits(config: Any) -> None:
+    """A validation split larger than the training images it is drawn from fails here,
+    before any trial (the dataset's class counts: known for CIFAR-10, read for the
+    embedded datasets; a dataset that cannot be read now is checked when it loads)."""
+    if not config.val_size:
+        return
+    from harness.errors import DataError
+    from harness.pricing.counts import dataset_counts
+    from harness.trial_data import check_validation_size
+
+    try:
+        counts = dataset_counts(config.dataset)
+    except DataError:
+        return
+    check_validation_size(counts.train, config)
 
 
 @functools.lru_cache(maxsize=512)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RegistryError
+from harness.evidence import Evidence, verdict_by_claim, verdict_counts
 from harness.registry import Registry
 
 SpaceBuilder = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
@@ -60,35 +61,37 @@ class Profile:
 SummaryFunction = Callable[[list[dict[str, Any]], str], list[Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Narrative:
     """What the paper says about a study, every number computed from its records.
 
-    ``verdict`` is one of VERDICTS; ``tables`` and ``figures`` name outputs of the study's
-    summary (in the results folder) to show in the study's section, in order.
+    ``evidence`` holds one verdict per claim the study states up front (a module-level
+    ``harness.evidence.Claim``), each judged by its 95% interval: the source of truth.
+    ``verdict`` and ``verdict_reason`` summarize them (counted, and listed claim by claim)
+    unless given; a narrative without evidence states them itself. ``tables`` and
+    ``figures`` name outputs of the study's summary (in the results folder) to show in the
+    study's section, in order.
     """
 
     question: str
     claim: str  # the write-up's claim, as it states it
     answer: str  # one or two sentences with the measured numbers
-    verdict: str
-    verdict_reason: str  # the numbers the verdict rests on
     headline: str  # one sentence for the abstract
+    evidence: tuple[Evidence, ...] = ()
+    verdict: str = ""  # empty: the evidence's verdicts, counted
+    verdict_reason: str = ""  # empty: each claim with its verdict
     tables: tuple[str, ...] = ()
     figures: tuple[str, ...] = ()
     published: str = ""  # what published figures stand beside ours, and on which data
 
+    def __post_init__(self) -> None:
+        # Frozen: the summary lines are derived once, here, from the per-claim verdicts.
+        if not self.verdict:
+            object.__setattr__(self, "verdict", verdict_counts(self.evidence))
+        if not self.verdict_reason:
+            object.__setattr__(self, "verdict_reason", verdict_by_claim(self.evidence))
 
-VERDICTS = ("supported", "not supported at this scale", "contradicted")
 
-
-def verdict_for(holds: bool, profile: str) -> str:
-    """The verdict on a claim the study's numbers test: supported when they agree; when
-    they do not, contradicted only at the paper profile, since a smaller profile's shortfall
-    may be its scale."""
-    if holds:
-        return VERDICTS[0]
-    return VERDICTS[2] if profile == "paper" else VERDICTS[1]
 NarrativeFunction = Callable[..., Narrative]
 
 
@@ -157,10 +160,16 @@ class Study:
         return Upstream(self.name, profile, results_dir, self.uses)
 
     def summarize(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> list[Any]:
-        """The study's tables and figures; ``results_dir`` holds the results it uses."""
+        """The study's tables and figures, and, below the paper profile, the ``deviations``
+        table (harness.report.deviations); ``results_dir`` holds the results it uses."""
+        from harness.report.deviations import deviations_table
+
         if self.uses:
-            return self.summary(records, profile, self.upstream(profile, results_dir))
-        return self.summary(records, profile)
+            outputs = self.summary(records, profile, self.upstream(profile, results_dir))
+        else:
+            outputs = self.summary(records, profile)
+        deviations = deviations_table(self, records, profile)
+        return [*outputs, deviations] if deviations is not None else outputs
 
     def narrate(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> Narrative:
         """The paper's text for the study; ``results_dir`` holds the results it uses."""

@@ -152,31 +152,95 @@ def max_epochs(space: Mapping[str, Any], default: int = 10) -> int:
     return max(found)
 
 
+def stage_chooses(stage: Stage) -> str | None:
+    """What in a stage chooses among configurations by its metric (successive halving stops
+    the worse, a learning searcher draws near the better), or None."""
+    if stage.scheduler == "asha":
+        return "successive halving (scheduler asha)"
+    if stage.searcher == "optuna":
+        return "the optuna searcher"
+    return None
+
+
+def held_out_from_test(metric: str) -> bool:
+    """Whether choosing on ``metric`` leaves the test split unseen: validation and training
+    metrics do; test metrics and those computed from test images (a PSNR gain) do not."""
+    return metric.startswith(("val_", "train_", "true_train_"))
+
+
+def _space_values(space: Mapping[str, Any], key: str, default: Any) -> set[Any]:
+    """Every value ``key`` takes in a space: its constant or domain values, and the variants'."""
+    value = space.get(key, default)
+    values = set(value.values) if isinstance(value, Grid | Choice) else {value}
+    variant = space.get(VARIANT_KEY)
+    if isinstance(variant, Grid | Choice):
+        overriding = [v[key] for v in variant.values if key in v]
+        if len(overriding) == len(variant.values):
+            values = set()
+        values |= set(overriding)
+    return values
+
+
 def stage_metric(stage: Stage, space: Mapping[str, Any]) -> tuple[str, str]:
     """(metric, mode) a stage's scheduler, searcher and progress table use: the stage's own
-    if it names one, else its trial kind's, else the primary metric of its trials' task."""
-    if stage.metric is not None:
-        return stage.metric, stage.mode or "max"
+    if it names one, else its trial kind's, else its trials' task's: the selection metric
+    (validation) when the trials hold out a validation split, else the report metric. A
+    stage that chooses among configurations is refused a test metric."""
     kind = trial_kind(stage.trial)
-    if kind.metric is not None:
+    if kind.metric is not None and stage.metric is None:
         return kind.metric, kind.mode or "max"
+    tasks = _stage_tasks(stage, space)
+    sizes = _space_values(space, "val_size", 0)
+    validated = all(isinstance(v, int) and v > 0 for v in sizes)
+    if not validated and any(isinstance(v, int) and v > 0 for v in sizes):
+        raise ConfigError(
+            f"stage {stage.name!r} mixes trials with and without a validation split "
+            f"(val_size {sorted(sizes)}): give them all one, so they are chosen alike"
+        )
+    if stage.metric is not None:
+        metric, mode = stage.metric, stage.mode or "max"
+        for task in tasks:
+            if task.metrics and metric not in task.metrics:
+                raise ConfigError(
+                    f"stage {stage.name!r}: metric {metric!r} is not one task {task.name!r} "
+                    f"reports; it reports {', '.join(task.metrics)}"
+                )
+    else:
+        if validated:
+            missing = sorted(t.name for t in tasks if not t.selection_metric)
+            if missing:
+                raise ConfigError(
+                    f"stage {stage.name!r}: task {missing[0]!r} scores no validation split, "
+                    "so val_size does not apply to it; drop val_size from the stage"
+                )
+        metrics = {(t.selection_metric if validated else t.metric, t.mode) for t in tasks}
+        if len(metrics) != 1:
+            raise ConfigError(
+                f"stage {stage.name!r} mixes tasks with different metrics ({sorted(metrics)}); "
+                "name the stage's metric and mode"
+            )
+        metric, mode = metrics.pop()
+        mode = stage.mode or mode
+    chooser = stage_chooses(stage)
+    if chooser and tasks and not held_out_from_test(metric):
+        raise ConfigError(
+            f"stage {stage.name!r} chooses among configurations ({chooser}) on {metric}, a "
+            "test metric: the test split is reported, never chosen on. Give its trials a "
+            "validation split (val_size=N, e.g. a tenth of the training split) so it "
+            "chooses on the validation metric"
+        )
+    return metric, mode
+
+
+def _stage_tasks(stage: Stage, space: Mapping[str, Any]) -> list[Any]:
+    """The task classes of a training stage's trials (none for other trial kinds)."""
+    if stage.trial != "train":
+        return []
     from harness.config import TrialConfig
     from harness.tasks import task_class
 
-    tasks = {space.get("task", TrialConfig.task)}
-    if isinstance(space.get("task"), Grid | Choice):
-        tasks = set(space["task"].values)
-    variant = space.get(VARIANT_KEY)
-    if isinstance(variant, Grid | Choice):
-        tasks |= {v["task"] for v in variant.values if "task" in v}
-    metrics = {(task_class(t).metric, task_class(t).mode) for t in tasks if isinstance(t, str)}
-    if len(metrics) != 1:
-        raise ConfigError(
-            f"stage {stage.name!r} mixes tasks with different metrics ({sorted(metrics)}); "
-            "name the stage's metric and mode"
-        )
-    metric, mode = metrics.pop()
-    return metric, stage.mode or mode
+    names = _space_values(space, "task", TrialConfig.task)
+    return [task_class(t) for t in sorted(n for n in names if isinstance(n, str))]
 
 
 def check_stage(stage: Stage, space: Mapping[str, Any]) -> None:

@@ -152,11 +152,11 @@ def test_which_stages_the_harness_drives():
 def build_study() -> Study:
     halving = Stage(
         "halving",
-        {**COMMON, "epochs": 3, "lr": grid(0.1, 0.03, 0.01, 1e-6)},
+        {**COMMON, "epochs": 3, "lr": grid(0.1, 0.03, 0.01, 1e-6), "val_size": 135},
         scheduler="asha", grace_period=1, reduction_factor=2,
     )
     search = Stage(
-        "search", {**COMMON, "epochs": 1, "lr": loguniform(0.01, 0.3)},
+        "search", {**COMMON, "epochs": 1, "lr": loguniform(0.01, 0.3), "val_size": 135},
         searcher="optuna", searcher_seed=11, num_samples=4, search_batch=2,
     )
     profiles = {
@@ -188,7 +188,7 @@ def _run(root: Path, profile: str, tracking: bool = False) -> list[dict[str, Any
 
 def _what_ran(records: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     """Per stage and config: the status and every epoch's metrics (not the wall times)."""
-    keys = ("train_loss", "train_acc", "test_loss", "test_acc")
+    keys = ("train_loss", "train_acc", "val_acc", "test_loss", "test_acc")
     return {
         (r["stage"], r["config_hash"]): (
             r["status"], r["scheduler"], r.get("trial_index"),
@@ -214,12 +214,12 @@ def test_the_same_command_twice_gives_the_same_trials_and_metrics(ray_instance, 
     winner = next(r for r in halving if len(r["history"]) == 3)
     assert winner["status"] == "completed" and "restored_from_epoch" not in winner
     assert winner["config"]["lr"] != 1e-6
-    # At each rung the kept trials were the best there.
+    # At each rung the kept trials were the best there on the validation split.
     for rung_epoch in (1, 2):
         at_rung = [r for r in halving if len(r["history"]) >= rung_epoch]
         went_on = [r for r in at_rung if len(r["history"]) > rung_epoch]
-        assert min(r["history"][rung_epoch - 1]["test_acc"] for r in went_on) >= max(
-            r["history"][rung_epoch - 1]["test_acc"] for r in at_rung if r not in went_on)
+        assert min(r["history"][rung_epoch - 1]["val_acc"] for r in went_on) >= max(
+            r["history"][rung_epoch - 1]["val_acc"] for r in at_rung if r not in went_on)
 
     search = [r for r in first if r["stage"] == "search"]
     assert sorted(r["trial_index"] for r in search) == [0, 1, 2, 3]
@@ -240,5 +240,5 @@ def test_asynchronous_asha_is_still_there_and_says_so(ray_instance, tmp_path):
     records = _run(tmp_path, "async")
     assert len(records) == 4 and {r["scheduler"] for r in records} == {"asha"}
     assert all("trial_index" not in r for r in records)
-    best = max(records, key=lambda r: r["final"]["test_acc"])
+    best = max(records, key=lambda r: r["final"]["val_acc"])
     assert best["status"] == "completed"

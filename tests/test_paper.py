@@ -89,6 +89,7 @@ def test_sections_follow_the_write_up_and_say_what_was_not_run(report_md: str) -
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert headings == [
         "## Abstract",
+        "## Verdicts",
         "## 1. CNN architecture search (`cnn_search`)",
         "## 2. Class imbalance and loss functions (`imbalance`)",
         "## 3. Memorization of random labels (Zhang et al., ICLR 2017) (`memorization`)",
@@ -99,7 +100,7 @@ def test_sections_follow_the_write_up_and_say_what_was_not_run(report_md: str) -
     ]
     assert "Not run at the smoke profile. To run it: `harness run cnn_search --profile smoke`" in md
     assert "Not run at the smoke profile. To run it: `harness run denoising --profile smoke`" in md
-    assert md.count("**Verdict on the write-up's claim: ") == 3
+    assert md.count("**Verdicts on the write-up's claims: ") == 3
     assert "Not run at this profile: cnn_search, denoising." in md
 
 

@@ -59,8 +59,8 @@ def test_tiny_smoke_counts_every_kind_of_stage():
     assert stages["fault"].trials == 2  # a variant grid: the fault key is the trainable's own
     assert stages["optuna"].trials == 3  # num_samples; an optuna choice is no grid
     assert stages["rerun"].trials == 1 and stages["rerun"].depends_on == ("sweep",)
-    # digits: 1,347 training images, no subset, no tail
-    assert {p.train_images for s in plan.stages for p in s.points} == {1347}
+    # digits: 1,347 training images, no subset, no tail; the choosing stages hold out 135
+    assert {p.train_images for s in plan.stages for p in s.points} == {1347, 1347 - 135}
     for stage in plan.stages:  # the cost points stand for every trial of their stage
         assert math.isclose(sum(p.weight for p in stage.points), stage.trials)
 
@@ -70,7 +70,7 @@ def test_an_override_collapses_a_grid_and_a_grid_under_optuna_is_a_choice():
              "model.hidden": choice((16,), (32,))}
     study = Study("t", "", {"p": Profile("p", "", (
         Stage("g", space, repeats=3, num_samples=2),
-        Stage("o", {**space, "lr": 0.1, "batch_size": grid(32, 64)}, searcher="optuna",
+        Stage("o", {**space, "lr": 0.1, "batch_size": grid(32, 64), "val_size": 135}, searcher="optuna",
               num_samples=5),
     ))}, lambda records, profile: [])
     plan = plan_profile(study, study.profile("p"))

@@ -63,12 +63,16 @@ def test_paper_imbalance_profile_is_the_published_recipe():
 
 
 def _record(stage, config, acc, epoch=None, status="completed", config_hash=None):
+    """A classification record whose validation accuracy is ``acc``; its test accuracy
+    ranks the other way round, so a choice made on it would show."""
+    config = {"model": "mlp", **config}
     return {"stage": stage, "status": status, "config": config,
             "config_hash": config_hash or str(sorted(config.items())),
-            "final": {"test_acc": acc, "epoch": epoch or config.get("epochs", 1)}}
+            "final": {"val_acc": acc, "test_acc": 1.0 - acc,
+                      "epoch": epoch or config.get("epochs", 1)}}
 
 
-def test_top_configurations_skip_early_stopped_trials_and_rank_by_accuracy():
+def test_top_configurations_skip_early_stopped_trials_and_rank_by_validation_accuracy():
     records = [
         _record("search-fastnet", {"epochs": 4, "lr": 0.1, "repeat": 0}, 0.9),
         _record("search-fastnet", {"epochs": 4, "lr": 0.2, "repeat": 0}, 0.95, epoch=1),  # stopped
@@ -80,7 +84,7 @@ def test_top_configurations_skip_early_stopped_trials_and_rank_by_accuracy():
     assert all("repeat" not in p for p in picked)
 
 
-def test_best_cb_setting_per_head_has_the_lowest_mean_error():
+def test_best_cb_setting_per_head_has_the_best_mean_validation_accuracy():
     def cb(head, beta, acc, repeat):
         return _record("cb-sweep", {"loss.head": head, "loss.beta": beta, "loss.gamma": 1.0,
                                     "repeat": repeat}, acc)
@@ -88,7 +92,7 @@ def test_best_cb_setting_per_head_has_the_lowest_mean_error():
                cb("softmax", 0.999, 0.62, 0), cb("softmax", 0.999, 0.62, 1),
                cb("focal", 0.99, 0.4, 0)]
     best = {v["loss.head"]: v for v in best_cb_settings(records)}
-    assert best["softmax"]["loss.beta"] == 0.999  # mean error 0.38 beats 0.40
+    assert best["softmax"]["loss.beta"] == 0.999  # mean accuracy 0.62 beats 0.60
     assert best["focal"]["loss.gamma"] == 1.0 and best["focal"]["label"].startswith("CB-focal")
 
 

@@ -52,7 +52,8 @@ def train_images(config: Any, counts: DatasetCounts) -> int:
 
 
 def evaluated_images(config: Any, counts: DatasetCounts) -> int:
-    """Test images scored after every epoch (the test subset, or the whole split)."""
+    """Images scored after every epoch: the test subset (or the whole split) and the
+    validation split."""
     from harness.trial_data import test_size
 
-    return test_size(counts.test, config)
+    return test_size(counts.test, config) + config.val_size

@@ -62,6 +62,10 @@ def placeholder_records(stage: Stage, space: Mapping[str, Any], configs: StageCo
         metric = stage_wide or task_class(task).metric
         final = {"epoch": config.epochs, metric: score}
         if task is not None:
+            # The report metric too, ranked unlike the chosen-on one: a space builder that
+            # chose on the test metric would resolve differently from a real run's choice.
+            final.setdefault(task_class(task).metric, 1.0 - score)
+        if task is not None:
             # The task derives the rest (test_error from test_acc), as for a real trial.
             final = task_class(task).finalize(final)
         record = {"schema_version": RECORD_SCHEMA_VERSION, "status": "completed",

@@ -142,6 +142,25 @@ def _stage_configs(stage: Stage, space: Mapping[str, Any]) -> StageConfigs:
     return out
 
 
+def resolved_stage_configs(profile: Profile, labels: bool = False) -> Iterable[tuple[Stage, list[Any]]]:
+    """Each stage of a profile with its enumerated trial configs, a stage built from
+    earlier records resolved from placeholder records of the stages before it (as the dry
+    run resolves it); a builder that cannot resolve yields no configs. ``labels``: yield
+    (config, variant label) pairs instead of configs."""
+    earlier: list[dict[str, Any]] = []
+    reads = Reads()
+    for stage in profile.stages:
+        reads.stages = set()
+        try:
+            space = stage.space(earlier) if callable(stage.space) else stage.space
+        except Exception:  # noqa: BLE001 - an unresolvable builder has nothing to list
+            yield stage, []
+            continue
+        configs = _stage_configs(stage, space)
+        yield stage, list(configs.items) if labels else [config for config, _ in configs.items]
+        earlier += placeholder_records(stage, space, configs, reads)
+
+
 def _cost_points(stage: Stage, configs: StageConfigs, trials: int, data_root: str | None,
                  examples: dict[Workload, Mapping[str, Any]]
                  ) -> tuple[tuple[CostPoint, ...], tuple[int, int] | None]:

@@ -25,7 +25,7 @@ TEST_IMAGES = 32  # the synthetic test split of a timing run: evaluation is not 
 # Keys that shape the trial's data, not the per-step work: neutral for a timing run on a
 # synthetic dataset (a long tail of 64 synthetic images would be no tail at all).
 _NEUTRAL_DATA = {"imbalance": "none", "train_limit": 0, "test_limit": 0, "label_noise": 0.0,
-                 "input_corruption": "none"}
+                 "input_corruption": "none", "val_size": 0}
 
 
 def synthetic_dataset(name: str, image_shape: Sequence[int], num_classes: int,

@@ -41,6 +41,7 @@ from harness.report.tables import (
     latex_escape,
     parse_number,
     render_csv,
+    validation_caption,
     write_table,
     write_text_atomic,
 )
@@ -52,7 +53,7 @@ OUTPUTS_JSON = "outputs.json"  # the index for programs (harness report): names 
 
 __all__ = [
     "Output", "Plot", "RECORDS_CSV", "Table", "best_cells", "completed", "confusion_heatmap",
-    "data_caption", "format_mean_sd", "history_frame", "latex_escape", "line_with_bands",
+    "data_caption", "validation_caption", "format_mean_sd", "history_frame", "latex_escape", "line_with_bands",
     "load_records", "mean_sd", "mean_sd_columns", "pareto_front", "parse_number",
     "per_class_bars", "per_class_frame", "records_frame", "scatter_with_pareto",
     "write_figure", "write_outputs", "write_table",

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.numbers import decimals_apart, fixed
 from harness.records import (  # noqa: F401
     FINISHED_STATUSES,
     check_record,
@@ -242,11 +243,19 @@ def mean_sd(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> p
     return out.reset_index(drop=not by)
 
 
-def format_mean_sd(mean: float | None, sd: float | None, digits: int = 2, scale: float = 1.0) -> str:
-    """``"91.23 ± 0.12"``; ``"91.23"`` when sd is NaN (one seed); ``"—"`` when mean is NaN."""
+def format_mean_sd(mean: float | None, sd: float | None, digits: int = 2, scale: float = 1.0,
+                   ceiling: float | None = None) -> str:
+    """``"91.23 ± 0.12"``; ``"91.23"`` when sd is NaN (one seed); ``"—"`` when mean is NaN.
+
+    ``ceiling`` (100 for a percentage that tops out there): a mean below it keeps as many
+    decimals as tell it apart, so a training accuracy of 99.998% reads "99.998", never
+    "100.00", which would claim a fit that did not happen."""
     if _missing(mean):
         return "—"
-    text = _fixed(float(mean) * scale, digits)
+    value = float(mean) * scale
+    if ceiling is not None:
+        digits = decimals_apart([value], [ceiling], digits)
+    text = _fixed(value, digits)
     if _missing(sd):
         return text
     return f"{text} ± {_fixed(float(sd) * scale, digits)}"
@@ -257,17 +266,19 @@ def mean_sd_columns(
     metrics: Mapping[str, str],
     digits: int = 2,
     scale: float = 1.0,
+    ceiling: float | None = None,
 ) -> pd.DataFrame:
     """Turn ``mean_sd`` output into display columns: each ``metric -> label`` pair replaces
     ``<metric>_mean``/``<metric>_sd`` with one ``"mean ± sd"`` string column named ``label``,
-    placed where the pair was; other columns (group keys, ``n``) are kept as they are."""
+    placed where the pair was; other columns (group keys, ``n``) are kept as they are.
+    ``ceiling``: as in ``format_mean_sd`` (no mean below it prints as it)."""
     out = pd.DataFrame(index=summary.index)
     consumed = {f"{m}_{part}" for m in metrics for part in ("mean", "sd")}
     for column in summary.columns:
         metric = column.removesuffix("_mean")
         if column.endswith("_mean") and metric in metrics:
             out[metrics[metric]] = [
-                format_mean_sd(m, s, digits, scale)
+                format_mean_sd(m, s, digits, scale, ceiling)
                 for m, s in zip(summary[column], summary[f"{metric}_sd"], strict=True)
             ]
         elif column not in consumed:
@@ -280,8 +291,4 @@ def _missing(value: Any) -> bool:
 
 
 def _fixed(value: float, digits: int) -> str:
-    text = f"{value:.{digits}f}"
-    # "-0.00" reads like a real negative number; a rounded zero is just zero.
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]
-    return text
+    return fixed(value, digits)  # a rounded zero is just zero, never "-0.00"

@@ -8,8 +8,30 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.report.sections import Section, abstract, limitations, reproduction
+from harness.report.sections import (
+    Section,
+    abstract,
+    claims_judged,
+    limitations,
+    reproduction,
+)
 from harness.report.tables import latex_escape
+from harness.report.verdicts import (
+    verdict_latex,
+    verdict_markdown,
+    verdict_sentences,
+)
+
+VERDICTS_INTRO = (
+    "Each claim below, with the effect it measures and its threshold, is stated in its "
+    "study's file before any trial runs, and judged by a 95% interval (a t-interval over "
+    "seeds) rather than a point estimate: supported when the interval lies on the claim's "
+    "side of the threshold (inside the margin, for an equivalence), contradicted when it "
+    "lies wholly on the other side, and inconclusive at this scale when it straddles the "
+    "threshold or there is no interval."
+)
+PAPER_CAPTION = "Every claim of every study run, judged by its 95% interval."
+SECTION_CAPTION = "The section's claims, judged by their 95% intervals."
 
 
 def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path) -> str:
@@ -25,6 +47,7 @@ def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path) ->
         abstract(sections, profile),
         "",
     ]
+    lines += _markdown_paper_verdicts(sections)
     for number, section in enumerate(sections, start=1):
         lines += [f"## {number}. {section.title} (`{section.study}`)", ""]
         if not section.ran:
@@ -43,11 +66,35 @@ def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path) ->
         lines += [f"**Answer.** {n.answer}", ""]
         if n.published:
             lines += [f"**Published figures.** {n.published}", ""]
-        lines += [f"**Verdict on the write-up's claim: {n.verdict}.** {n.verdict_reason}", ""]
+        lines += _markdown_section_verdicts(section)
     lines += ["## Limitations", ""]
     lines += [f"- {item}" for item in limitations(sections, profile)] + [""]
     lines += ["## Reproduction", "", "```bash", *reproduction(sections, profile), "```", ""]
     return "\n".join(lines)
+
+
+def _markdown_paper_verdicts(sections: Sequence[Section]) -> list[str]:
+    """The paper's verdict table, every study's claims, right after the abstract."""
+    judged = claims_judged(sections)
+    if not judged:
+        return []
+    studies, evidence = zip(*judged, strict=True)
+    return ["## Verdicts", "", VERDICTS_INTRO, "",
+            verdict_markdown(evidence, PAPER_CAPTION, studies).rstrip(), ""]
+
+
+def _markdown_section_verdicts(section: Section) -> list[str]:
+    """The section's verdicts: its claims' table and a sentence per claim saying what would
+    change its verdict; a narrative without claims states its one verdict."""
+    n = section.narrative
+    assert n is not None
+    if not n.evidence:
+        return [f"**Verdict on the write-up's claim: {n.verdict}.** {n.verdict_reason}", ""]
+    lines = [f"**Verdicts on the write-up's claims: {n.verdict}.**", "",
+             verdict_markdown(n.evidence, SECTION_CAPTION).rstrip(), ""]
+    lines += [f"- **{name}** ({verdict}): {reason}"
+              for name, verdict, reason in verdict_sentences(n.evidence)]
+    return [*lines, ""]
 
 
 _TEX_PREAMBLE = r"""\documentclass[10pt]{article}
@@ -57,6 +104,7 @@ _TEX_PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage{graphicx}
 \usepackage{adjustbox}
 \usepackage{float}
+\usepackage{xltabular}  % the verdict tables: longtable with X columns
 \usepackage[hidelinks]{hyperref}
 \setlength{\parskip}{0.4em}
 \setlength{\parindent}{0pt}
@@ -88,6 +136,7 @@ def render_latex(sections: Sequence[Section], profile: str, out_dir: Path) -> st
         r"\begin{abstract}",
         e(abstract(sections, profile)),
         r"\end{abstract}",
+        *_latex_paper_verdicts(sections),
     ]
     for section in sections:
         lines.append(rf"\section{{{e(section.title)} (\texttt{{{e(section.study)}}})}}")
@@ -113,14 +162,37 @@ def render_latex(sections: Sequence[Section], profile: str, out_dir: Path) -> st
         lines.append(rf"\paragraph{{Answer.}} {e(n.answer)}")
         if n.published:
             lines.append(rf"\paragraph{{Published figures.}} {e(n.published)}")
-        lines.append(rf"\paragraph{{Verdict on the write-up's claim: {e(n.verdict)}.}} "
-                     f"{e(n.verdict_reason)}")
+        lines += _latex_section_verdicts(section)
     lines += [r"\section{Limitations}", r"\begin{itemize}"]
     lines += [rf"  \item {e(item)}" for item in limitations(sections, profile)]
     lines += [r"\end{itemize}", r"\section{Reproduction}", r"\begin{verbatim}"]
     lines += reproduction(sections, profile)
     lines += [r"\end{verbatim}", r"\end{document}", ""]
     return "\n".join(lines)
+
+
+def _latex_paper_verdicts(sections: Sequence[Section]) -> list[str]:
+    judged = claims_judged(sections)
+    if not judged:
+        return []
+    studies, evidence = zip(*judged, strict=True)
+    return [r"\section*{Verdicts}", latex_escape(VERDICTS_INTRO),
+            verdict_latex(evidence, PAPER_CAPTION, "verdicts", studies)]
+
+
+def _latex_section_verdicts(section: Section) -> list[str]:
+    e = latex_escape
+    n = section.narrative
+    assert n is not None
+    if not n.evidence:
+        return [rf"\paragraph{{Verdict on the write-up's claim: {e(n.verdict)}.}} "
+                f"{e(n.verdict_reason)}"]
+    lines = [rf"\paragraph{{Verdicts on the write-up's claims: {e(n.verdict)}.}}",
+             verdict_latex(n.evidence, SECTION_CAPTION, f"verdicts-{section.study}"),
+             r"\begin{itemize}"]
+    lines += [rf"  \item \textbf{{{e(name)}}} ({e(verdict)}): {e(reason)}"
+              for name, verdict, reason in verdict_sentences(n.evidence)]
+    return [*lines, r"\end{itemize}"]
 
 
 # ---------------------------------------------------------------------------- files

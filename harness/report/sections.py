@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.evidence import Evidence
 from harness.records import finished, load_records
 from harness.report.tables import data_caption
 from harness.study import Narrative, Study, get_study, list_studies, paper_order
 
+DEVIATIONS = "deviations"  # harness.report.deviations: the run against the paper profile
 _RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "loss")
 
 
@@ -148,7 +150,9 @@ def build_section(study: Study, profile: str, results_dir: Path) -> Section:
     run = json.loads(run_file.read_text()) if run_file.is_file() else None
     section.narrative = study.narrate(records, profile, results_dir)
     section.setup = setup_facts(records, run)
-    for name in section.narrative.tables:
+    # The run's departures from the paper profile close every section that has them.
+    shown = [*section.narrative.tables, *([DEVIATIONS] if DEVIATIONS not in section.narrative.tables else [])]
+    for name in shown:
         md, tex = folder / f"{name}.md", folder / f"{name}.tex"
         if md.is_file() and tex.is_file():
             section.tables.append((name, md.read_text(), tex.read_text()))
@@ -183,8 +187,9 @@ def limitations(sections: Sequence[Section], profile: str) -> list[str]:
     if profile != "paper":
         text.append(f"Scale: the {profile} profile shrinks every study (subsets, smaller "
                     "networks, fewer epochs) to fit a small machine; its absolute numbers sit "
-                    "below the published ones, and a verdict 'not supported at this scale' "
-                    "says nothing about the full-scale claim.")
+                    "below the published ones, and a verdict 'inconclusive at this scale' "
+                    "says the interval is too wide at this profile, nothing about the "
+                    "full-scale claim.")
     if "JPEG" in data:
         text.append("Data: CIFAR-10 here is a JPEG (quality 75) copy, not the canonical "
                     "pixels; airbench94's recipe reaches 90.61% on it against 94.01% on "
@@ -197,6 +202,12 @@ def limitations(sections: Sequence[Section], profile: str) -> list[str]:
     if missing:
         text.append(f"Not run at this profile: {', '.join(missing)}.")
     return text
+
+
+def claims_judged(sections: Sequence[Section]) -> list[tuple[str, Evidence]]:
+    """(study, evidence) for every claim of every section that ran, in the paper's order."""
+    return [(s.study, item) for s in sections if s.narrative is not None
+            for item in s.narrative.evidence]
 
 
 def reproduction(sections: Sequence[Section], profile: str) -> list[str]:

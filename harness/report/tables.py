@@ -333,6 +333,26 @@ def data_caption(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> str:
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
+def validation_caption(records: Iterable[Mapping[str, Any]]) -> str:
+    """The sentence a caption needs when some of its trials chose on a validation split:
+    which stages held one out, its size and data seed, as the records say; "" when none."""
+    held: dict[str, set[tuple[int, Any]]] = {}
+    for record in records:
+        size = (record.get("data") or {}).get("val_size") or 0
+        if size:
+            seed = (record.get("config") or {}).get("data_seed", 0)
+            held.setdefault(str(record.get("stage")), set()).add((int(size), seed))
+    if not held:
+        return ""
+    parts = []
+    for stage in sorted(held):
+        sizes = sorted(held[stage])
+        said = " / ".join(f"{size:,} (data seed {seed})" for size, seed in sizes)
+        parts.append(f"{stage}: {said}")
+    return ("Choices were made on validation images held out of the training split, never "
+            f"on the test split ({'; '.join(parts)}).")
+
+
 def _column_values(frame: pd.DataFrame, *names: str) -> list[Any]:
     """The first of ``names`` that is a column, as a list; Nones when none is."""
     for name in names:

@@ -8,8 +8,13 @@ options. It supplies:
 
 - ``output``: what the model must output, "classes" (logits) or "image" (C channels);
   only models and losses registered with the same output fit the task;
-- ``metric`` and ``mode``: the primary metric (``test_acc``/max, ``test_psnr``/max), which
-  the runner, Tune's progress table, ASHA and the CLI use unless a stage overrides it;
+- ``metric`` and ``mode``: the report metric (``test_acc``/max, ``test_psnr``/max): what
+  tables report and Tune's progress table shows;
+- ``selection_metric``: the same measure on the validation split (``val_acc``,
+  ``val_psnr``), which ASHA, Optuna and every "best" choice use when the trials hold out a
+  validation split (``val_size``); a stage that chooses is refused the test metric;
+- ``metrics``: every metric the task reports, so a stage's named metric can be checked
+  before any trial;
 - ``batches(epoch)``: the training (input, target) batches, built on the device;
 - ``meter()``: per-step training statistics turned into the epoch's train metrics;
 - ``evaluate(model, autocast)``: the epoch's evaluation metrics and the record's extras;
@@ -65,6 +70,8 @@ class Task:
     output: ClassVar[str] = ""
     metric: ClassVar[str] = ""
     mode: ClassVar[str] = "max"
+    selection_metric: ClassVar[str] = ""  # "": the task scores no validation split
+    metrics: ClassVar[tuple[str, ...]] = ()  # (): not declared, so a stage's is not checked
     default_model: ClassVar[str] = ""
     default_loss: ClassVar[str] = ""
 
@@ -144,6 +151,9 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
         for attr in ("output", "metric", "default_model", "default_loss"):
             if not getattr(cls, attr):
                 raise ValueError(f"task {name!r} must set {attr}")
+        declared = {cls.metric, cls.selection_metric} - {""}
+        if cls.metrics and not declared <= set(cls.metrics):
+            raise ValueError(f"task {name!r} must list its metric and selection_metric in metrics")
         return TASKS.register(name)(cls)
 
     return decorator

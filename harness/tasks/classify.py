@@ -22,6 +22,10 @@ flips, per-channel or per-image normalization as the config says). Options:
   CPU run does not pay 6 test passes per epoch); the last epoch reports the TTA score as
   ``test_acc``/``test_loss`` and the plain one as ``test_acc_plain``/``test_loss_plain``.
 
+With a validation split (``val_size``) every epoch also scores it, plain (no TTA, no
+logit adjustment: what a stage chooses on is the model as trained): ``val_acc``,
+``val_loss``.
+
 Before training, ``prepare_model`` hands a model with an ``init_from_data(images)`` hook
 (fastnet's whitening stem) up to ``WHITEN_SAMPLE`` normalized training images, drawn
 from the trial's seed (the JPEG copy is stored class by class, so not the first ones).
@@ -126,6 +130,10 @@ class Classify(Task):
     output = "classes"
     metric = "test_acc"
     mode = "max"
+    selection_metric = "val_acc"
+    metrics = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+               "test_error", "test_loss_plain", "test_acc_plain", "true_train_loss",
+               "true_train_acc")
     default_model = "mlp"
     default_loss = "ce"
 
@@ -191,6 +199,9 @@ class Classify(Task):
         )
         self.test_images = self.data.test.images.to(device)
         self.test_labels = self.data.test.labels.to(device)
+        val = self.data.val
+        self.val_images = val.images.to(device) if val is not None else None
+        self.val_labels = val.labels.to(device) if val is not None else None
 
     def __len__(self) -> int:
         return len(self.train_batches)
@@ -243,6 +254,9 @@ class Classify(Task):
             metrics = {"test_loss_plain": test.loss, "test_acc_plain": test.accuracy}
             test = self._score(model, self.test_images, self.test_labels, autocast, self.tta)
             metrics = {"test_loss": test.loss, "test_acc": test.accuracy, **metrics}
+        if self.val_images is not None:
+            val = self._score(model, self.val_images, self.val_labels, autocast)
+            metrics |= {"val_loss": val.loss, "val_acc": val.accuracy}
         if self.train_eval:
             train = self._score(model, self.train_images, self.train_labels, autocast)
             metrics |= {"true_train_loss": train.loss, "true_train_acc": train.accuracy}
@@ -266,12 +280,15 @@ class Classify(Task):
             "train_class_counts": self.data.class_counts,
             "data": {
                 "train_size": len(self.data.train),
+                "val_size": len(self.data.val) if self.data.val is not None else 0,
+                "val_class_counts": self.data.val_class_counts(self.dataset.num_classes),
                 "test_size": len(self.data.test),
                 "label_noise_realized": self.data.label_noise_realized,
             },
         }
 
-    metric_order = ("train_loss", "train_acc", "test_loss", "test_acc", "test_error")
+    metric_order = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+                    "test_error")
 
     @classmethod
     def record_columns(cls, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,10 @@ and, unless the dataset is the photographs themselves, ``photos_psnr`` on scikit
 two bundled photographs evaluated whole (reflect-padded to the network's multiple, then
 cropped back).
 
+With a validation split (``val_size`` clean images held out of the training split), every
+epoch also scores its own fixed noisy copy (drawn from ``data_seed`` on another stream
+than the test copy): ``val_psnr`` and ``val_loss``.
+
 Options: ``noise`` (gaussian, poisson, bernoulli, impulse), ``blind`` (training levels
 drawn per image from the noise model's range), ``level`` (a fixed training level; none:
 the validation level), ``target`` (clean, noisy), ``eval_photos``, ``samples`` (test
@@ -105,6 +109,9 @@ class Denoise(Task):
     output = "image"
     metric = "test_psnr"
     mode = "max"
+    selection_metric = "val_psnr"
+    metrics = ("train_loss", "val_loss", "val_psnr", "test_loss", "test_psnr", "input_psnr",
+               "psnr_gain", "photos_psnr", "photos_input_psnr")
     default_model = "unet"
     default_loss = "l2"
 
@@ -153,6 +160,13 @@ class Denoise(Task):
             _stream("denoise-test", config.data_seed, noise)
         )
         self.noisy_test = add_noise_masked(self.clean_test, self.test_spec, generator)[0]
+        self.clean_val = self.noisy_val = None
+        if data.val is not None:
+            self.clean_val = data.val.images.to(device).float() / 255.0
+            generator = torch.Generator(device=device).manual_seed(
+                _stream("denoise-validation", config.data_seed, noise)
+            )
+            self.noisy_val = add_noise_masked(self.clean_val, self.test_spec, generator)[0]
         self.photos = None
         if eval_photos and dataset.name != "photos":
             self.photos = self._noisy_photos(noise, config.data_seed)
@@ -224,19 +238,27 @@ class Denoise(Task):
         return out.float()[..., :height, :width] + SHIFT
 
     @torch.no_grad()
+    def _denoise_all(self, noisy: torch.Tensor, model: nn.Module, autocast: Autocast) -> torch.Tensor:
+        outputs = []
+        for start in range(0, len(noisy), self.config.eval_batch_size):
+            outputs.append(self._predict(model, noisy[start : start + self.config.eval_batch_size],
+                                         autocast))
+        return torch.cat(outputs)
+
+    @torch.no_grad()
     def evaluate(self, model: nn.Module, autocast: Autocast) -> Evaluation:
         was_training = model.training
         model.eval()
-        outputs = []
-        for start in range(0, len(self.noisy_test), self.config.eval_batch_size):
-            batch = self.noisy_test[start : start + self.config.eval_batch_size]
-            outputs.append(self._predict(model, batch, autocast))
-        output = torch.cat(outputs)
+        output = self._denoise_all(self.noisy_test, model, autocast)
         metrics = {
             "test_loss": float(F.mse_loss(output, self.clean_test)),
             "test_psnr": float(psnr(output, self.clean_test, quantize=True).mean()),
             "input_psnr": float(psnr(self.noisy_test, self.clean_test, quantize=True).mean()),
         }
+        if self.noisy_val is not None:
+            val_output = self._denoise_all(self.noisy_val, model, autocast)
+            metrics["val_loss"] = float(F.mse_loss(val_output, self.clean_val))
+            metrics["val_psnr"] = float(psnr(val_output, self.clean_val, quantize=True).mean())
         if self.photos:
             scores = [psnr(self._predict(model, noisy, autocast), clean, quantize=True)
                       for clean, noisy in self.photos]
@@ -261,7 +283,9 @@ class Denoise(Task):
                 "test_level": self.test_spec.fixed_level,
                 "target": self.target,
             },
-            "data": {"train_size": len(self.data.train), "test_size": len(self.data.test)},
+            "data": {"train_size": len(self.data.train),
+                     "val_size": len(self.data.val) if self.data.val is not None else 0,
+                     "test_size": len(self.data.test)},
         }
 
     @classmethod
