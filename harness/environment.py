@@ -34,24 +34,37 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
+# What a run writes inside the checkout: outputs, not code, so they never make it dirty. A
+# study run after another in one checkout would otherwise name "-dirty" for the first
+# run's uncommitted results, though both ran the same code.
+OUTPUT_FOLDERS = ("results", "runs")
+
+
 @functools.cache
 def git_commit() -> str | None:
-    """The commit of the harness checkout; HARNESS_GIT_COMMIT wins (e.g. on a machine without git)."""
+    """The commit of the harness checkout, "-dirty" when tracked files other than the run
+    outputs (OUTPUT_FOLDERS) differ from it; HARNESS_GIT_COMMIT wins (e.g. on a machine
+    without git)."""
     if os.environ.get("HARNESS_GIT_COMMIT"):
         return os.environ["HARNESS_GIT_COMMIT"]
+    where = Path(harness.__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "-C", str(Path(harness.__file__).resolve().parent), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-        commit = out.stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(Path(harness.__file__).resolve().parent), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip() + ("-dirty" if code_changed(where) else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def code_changed(inside: Path) -> bool:
+    """Whether the checkout holding ``inside`` has tracked changes outside OUTPUT_FOLDERS."""
+    excluded = [f":(top,exclude){folder}" for folder in OUTPUT_FOLDERS]
+    status = subprocess.run(
+        ["git", "-C", str(inside), "status", "--porcelain", "--untracked-files=no", "--",
+         ":(top)", *excluded],
+        capture_output=True, text=True, timeout=5,
+    )
+    return bool(status.stdout.strip())
 
 
 def environment_facts(device: torch.device) -> dict[str, str | None]:

@@ -309,24 +309,36 @@ def impulse_statistics_text(part: pd.DataFrame) -> str:
 
 
 def psnr_curves(records: list[dict[str, Any]], caption_data: str) -> list[Plot]:
+    """One figure, a panel per noise model: test PSNR against epoch, one line per target
+    and loss (mean ± sd over seeds)."""
+    from harness.report.figures import new_figure, report_style
+
     history = history_frame(finished(records))
     if history.empty or "test_psnr" not in history.columns:
         return []
     history["noise"] = history["config.task.noise"]
-    history["run"] = history["config.task.target"] + " targets, " + \
-        history["config.loss"]
+    history["run"] = history["config.task.target"] + " targets, " + history["config.loss"]
     names = noise_labels(_frame(records))
-    plots = []
-    for noise in [n for n in NOISE_NAMES if n in set(history["noise"])]:
-        part = history[history["noise"] == noise]
-        plots.append(Plot(
-            f"psnr_vs_epoch_{noise}",
-            line_with_bands(part, "epoch", "test_psnr", hue="run", xlabel="epoch",
-                            ylabel="test PSNR (dB)", title=f"{names[noise]}, {caption_data}"),
-            f"Test PSNR against training epoch with {names[noise]} noise, clean vs "
-            "noisy targets (mean ± sd over seeds).",
-        ))
-    return plots
+    noises = [n for n in NOISE_NAMES if n in set(history["noise"])]
+    columns = min(2, len(noises))
+    rows = -(-len(noises) // columns)
+    fig, _ = new_figure((4.2 * columns + 1.6, 3.0 * rows))
+    fig.clear()
+    with report_style():
+        axes = fig.subplots(rows, columns, squeeze=False).flatten()
+    for index, noise in enumerate(noises):
+        line_with_bands(history[history["noise"] == noise], "epoch", "test_psnr", hue="run",
+                        xlabel="epoch", ylabel="test PSNR (dB)", title=names[noise],
+                        bounds=(0.0, None), ax=axes[index],
+                        legend=index == len(noises) - 1 or len(noises) == 1)
+    for unused in axes[len(noises):]:
+        unused.set_visible(False)
+    fig.suptitle(caption_data)
+    return [Plot(
+        "psnr_vs_epoch", fig,
+        "Test PSNR against training epoch, one panel per noise model (its test level), one "
+        "line per target and loss: mean ± sd over seeds.",
+    )]
 
 
 def _decode_strip(text: str):
@@ -459,7 +471,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
                  f"(95% interval) for {matched} of {len(zero_mean)} zero-mean noise models "
                  f"({verdict_counts(zero_mean)}).",
         tables=("psnr_by_noise", "impulse_losses"),
-        figures=("samples", "psnr_vs_epoch_gaussian"),
+        figures=("samples", "psnr_vs_epoch"),
         published="Noise2Noise's official figures (clean / noisy targets, full U-Net trained on "
                   "ImageNet crops, other data than ours): Gaussian Kodak 32.38 / 32.39 dB, "
                   "BSD300 31.01 / 31.02; Poisson Kodak 31.66 / 31.66, BSD300 30.27 / 30.26.",

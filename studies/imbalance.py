@@ -340,14 +340,14 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
         top = long[long["imbalance factor"] == long["imbalance factor"].max()]
         outputs.append(Plot("per_class_vs_frequency", line_with_bands(
             top, "train images", "accuracy", hue="loss", logx=True,
-            xlabel="training images of the class", ylabel="test accuracy",
+            xlabel="training images of the class", ylabel="test accuracy", bounds=(0.0, 1.0),
             title=f"{caption_data}, IF {top['imbalance factor'].iloc[0]:g}"),
             "Per-class test accuracy against class frequency, one line per loss (mean ± sd)."))
     errors = _error_frame(frame, "main").rename(columns={"label": "loss"})
     if errors["IF"].nunique() > 1:
         outputs.append(Plot("error_vs_factor", line_with_bands(
             errors, "IF", "error (%)", hue="loss", logx=True, xlabel="imbalance factor",
-            ylabel="top-1 test error (%)", title=caption_data),
+            ylabel="top-1 test error (%)", title=caption_data, bounds=(0.0, 100.0)),
             "Test error against imbalance factor, one line per loss, bands ±1 sd over seeds."))
     return outputs
 
@@ -451,7 +451,7 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
                  f"error ({err(best['label'])}, CE {err('CE')}); 'CB-focal helped the rarer "
                  f"classes' is {judged[0].verdict}, and 'CB-focal is worse overall' is "
                  f"{judged[1].verdict}.",
-        tables=("error_by_factor", "per_class"),
+        tables=("error_by_factor", "cb_sensitivity", "per_class"),
         figures=("per_class_vs_frequency", "error_vs_factor"),
         published="Top-1 error at IF 100 on canonical long-tailed CIFAR-10 with ResNet-32 and "
                   "200 epochs: softmax CE 29.64% and the best class-balanced loss 25.43% (Cui "

@@ -344,7 +344,7 @@ def figure_loss_curves(records: list[dict[str, Any]]) -> Plot | None:
     model = history["model"].iloc[0]
     return Plot("fig1a_loss_vs_steps", line_with_bands(
         history[history["model"] == model], "step", "train_loss", hue="corruption",
-        xlabel="training step", ylabel="average training loss", title=model),
+        xlabel="training step", ylabel="average training loss", title=model, bounds=(0.0, None)),
         "Figure 1a re-measured: training loss against steps for true labels, random labels, "
         "shuffled pixels, random pixels and Gaussian inputs (mean ± sd over seeds).")
 
@@ -367,13 +367,14 @@ def figures_vs_noise(frame: pd.DataFrame) -> list[Plot]:
     rows["test error (%)"] = (1 - rows["final.test_acc"]) * 100
     plots = [Plot("fig1c_test_error_vs_label_noise", line_with_bands(
         rows, "label corruption", "test error (%)", hue="model",
-        xlabel="label corruption", ylabel="test error (%)"),
+        xlabel="label corruption", ylabel="test error (%)", bounds=(0.0, 100.0)),
         "Figure 1c re-measured: test error against the fraction of corrupted labels.")]
     if "time_to_fit.epoch_100" in rows.columns and rows["time_to_fit.epoch_100"].notna().any():
         rows["epochs to fit"] = rows["time_to_fit.epoch_100"]
         plots.insert(0, Plot("fig1b_time_to_fit_vs_label_noise", line_with_bands(
             rows.dropna(subset=["epochs to fit"]), "label corruption", "epochs to fit",
-            hue="model", xlabel="label corruption", ylabel="epochs to 100% train accuracy"),
+            hue="model", xlabel="label corruption", ylabel="epochs to 100% train accuracy",
+            bounds=(0.0, None)),
             "Figure 1b re-measured: time to fit the training labels against the fraction of "
             "corrupted labels."))
     return plots

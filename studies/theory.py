@@ -172,7 +172,7 @@ def narrative(records: list[dict[str, Any]], profile: str, upstream: Upstream) -
                  f"holds with a broken derivation and {len(wrong)} state wrong numbers; judged "
                  f"claim by claim over seeds, {verdict_counts(judged)}.",
         tables=("claims",),
-        figures=("theory_claim3_rate", "theory_claim4_hvp"),
+        figures=("theory_claim3_rate", "theory_claim4_hvp", "theory_claim6_commutant"),
     )
 
 

@@ -8,6 +8,7 @@ deliberately absent so the report must list them as not run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -95,8 +96,11 @@ def test_sections_follow_the_write_up_and_say_what_was_not_run(report_md: str) -
         "## 3. Memorization of random labels (Zhang et al., ICLR 2017) (`memorization`)",
         "## 4. Denoising with noisy targets (Noise2Noise) (`denoising`)",
         "## 5. The write-up's theory, checked numerically (`theory`)",
+        "## Compute",
         "## Limitations",
         "## Reproduction",
+        "## References",
+        "## Appendix: the records behind each row",
     ]
     assert "Not run at the smoke profile. To run it: `harness run cnn_search --profile smoke`" in md
     assert "Not run at the smoke profile. To run it: `harness run denoising --profile smoke`" in md
@@ -156,3 +160,24 @@ def test_the_committed_mini_report_is_what_the_committed_results_give(tmp_path) 
             f"results/report/mini/{name} is stale: run `harness report --profile mini`")
     if paper.latex_engine() is not None:
         assert written[-1].name == "report.pdf"
+
+
+def _unused_outputs(results_dir: Path, profile: str) -> list[str]:
+    """Outputs a study's summary wrote that its section of the paper does not show."""
+    from harness.report.sections import DEVIATIONS, build_sections
+
+    unused = []
+    for section in build_sections(profile, results_dir):
+        index = results_dir / section.study / profile / "outputs.json"
+        if section.narrative is None or not index.is_file():
+            continue
+        shown = {*section.narrative.tables, *section.narrative.figures, DEVIATIONS}
+        unused += [f"{section.study}/{o['name']}" for o in json.loads(index.read_text())
+                   if o["name"] not in shown]
+    return unused
+
+
+def test_every_table_and_figure_a_study_makes_is_in_the_paper(results: Path) -> None:
+    assert _unused_outputs(results, "smoke") == []
+    if (COMMITTED / "report" / "mini" / "report.md").is_file():
+        assert _unused_outputs(COMMITTED, "mini") == []

@@ -354,10 +354,10 @@ def test_a_table_of_sentences_wraps_its_text_columns_in_latex() -> None:
     table = Table("sentences", frame, "Sentences.", column_widths={"computed": 0.4})
     latex = render_latex(table)
     assert r"\begin{tabular}{r>{\raggedright\arraybackslash}p{0.4\linewidth}r}" in latex
-    assert r"\footnotesize" in latex
-    # Without widths nothing changes: plain l/r columns, normal size.
+    # Without widths the layout wraps the long text column itself, at the body's size.
     plain = render_latex(Table("sentences", frame, "Sentences."))
-    assert r"\begin{tabular}{rlr}" in plain and r"\footnotesize" not in plain
+    assert r"\begin{tabular}{r>{\raggedright\arraybackslash}p{" in plain
+    assert r"\footnotesize" not in plain and r"\small" not in plain
 
 
 @pytest.mark.parametrize("widths", [{"missing": 0.3}, {"computed": 0.0}, {"computed": 1.5}])

@@ -164,3 +164,66 @@ def deviations_table(study: Any, records: Sequence[Mapping[str, Any]], profile: 
         "validation split).",
         column_widths={"stage": 0.3, "setting": 0.2, "this run": 0.22, "paper profile": 0.22},
     )
+
+
+def not_done(study: Any, records: Sequence[Mapping[str, Any]], profile: str) -> list[str]:
+    """What the study's paper profile runs and this run did not: whole stages, and the
+    variants (losses, models, noise models...) of a stage, by their labels; then the paper
+    profile itself. Empty at the paper profile."""
+    if profile == PAPER or PAPER not in study.profiles:
+        return []
+    ran: dict[str, set[str]] = {}
+    for record in records:
+        label = record.get("label")
+        ran.setdefault(str(record.get("stage")), set()).update([label] if isinstance(label, str) else [])
+    stages = {s.name: s for s in study.profile(PAPER).stages}
+    out = []
+    for stage, configs in paper_configs(study).items():
+        if stage not in ran:
+            out.append(f"stage {stage} of the paper profile was not run")
+            continue
+        if stages[stage].searcher != "grid":
+            continue  # its trials are draws: no label to miss
+        labels = {label for label, _ in configs if label}
+        missing = sorted(labels - ran[stage])
+        if callable(stages[stage].space):
+            # Built from earlier choices: its chosen rows are named by what was chosen, so
+            # only whole families (CB-focal, a loss) can be missing, and only when some of
+            # its rows are fixed ones the run shares.
+            if not labels & ran[stage]:
+                continue
+            present = {_family(label) for label in ran[stage]}
+            missing = sorted({_family(label) for label in missing} - present)
+        if missing:
+            out.append(f"{stage}: not run here: {_grouped(missing)}")
+        factors = sorted({c.get("imbalance_factor") for _, c in configs}
+                         - {_resolved_factor(r) for r in records if r.get("stage") == stage})
+        if factors and any(f not in (None, 1.0) or len(factors) for f in factors):
+            shown = ", ".join(f"{f:g}" for f in factors if isinstance(f, float | int))
+            if shown:
+                out.append(f"{stage}: imbalance factors not run here: {shown}")
+    out.append(f"the paper profile itself (`harness run {study.name} --profile paper`; "
+               f"`--dry-run` prices it) was not run")
+    return out
+
+
+def _resolved_factor(record: Mapping[str, Any]) -> Any:
+    value = (record.get("config") or {}).get("imbalance_factor", 1.0)
+    return float(value) if isinstance(value, int | float) else value
+
+
+def _grouped(labels: Sequence[str], most: int = 3) -> str:
+    """Variant labels, those sharing a name ("alexnet-small | wd", "CB-focal (beta 0.9,
+    gamma 1)") counted under it once there are more than ``most``."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        groups.setdefault(_family(label), []).append(label)
+    return "; ".join(
+        f"{name} ({len(members)} settings)" if len(members) > most else "; ".join(members)
+        for name, members in groups.items())
+
+
+def _family(label: str) -> str:
+    """The name a variant label shares with its kin: "alexnet-small" of "alexnet-small |
+    wd", "CB-focal" of "CB-focal (beta 0.9, gamma 1)"."""
+    return label.split(" | ")[0] if " | " in label else label.split(" (")[0]

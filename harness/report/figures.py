@@ -120,18 +120,51 @@ def line_with_bands(
     ylabel: str | None = None,
     title: str | None = None,
     logx: bool = False,
+    bounds: tuple[float | None, float | None] = (None, None),
     figsize: tuple[float, float] = (5.0, 3.5),
+    ax: Any = None,
+    legend: bool = True,
 ) -> Figure:
-    """Mean of ``y`` over rows sharing ``x`` (seeds) as a line, with a ±1 sd band."""
-    fig, ax = new_figure(figsize)
+    """Mean of ``y`` over rows sharing ``x`` (seeds) as a line, with a ±1 sd band (sample
+    sd) clipped to ``bounds``, the range the metric can take (an accuracy's band never
+    goes below 0). With fewer than three x values the means are points with ±1 sd error
+    bars, not a line that would invent the values between them. The legend sits outside
+    the axes, so it never covers data, and a single line has none (the axis label says
+    what it is). ``ax``: draw into this axes (a panel of a larger figure) instead of a new
+    figure; ``legend``: False leaves the legend to another panel."""
+    if ax is None:
+        fig, ax = new_figure(figsize)
+    else:
+        fig = ax.figure
     with report_style():
         data = _categorical(_categorical(frame, hue), style)
-        sns.lineplot(
-            data=data, x=x, y=y, hue=hue, style=style, estimator="mean", errorbar="sd",
-            marker="o", markersize=3, ax=ax,
-        )
+        groups = [(None, data)] if hue is None else [
+            (level, data[data[hue] == level]) for level in data[hue].cat.categories]
+        groups = [(level, part) for level, part in groups if len(part)]
+        colours = sns.color_palette(n_colors=max(1, len(groups)))
+        few = data[x].nunique() < 3
+        markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+        for index, (level, part) in enumerate(groups):
+            stats = part.groupby(x, sort=True)[y].agg(["mean", "std", "count"]).reset_index()
+            low = (stats["mean"] - stats["std"].fillna(0)).clip(bounds[0], bounds[1])
+            high = (stats["mean"] + stats["std"].fillna(0)).clip(bounds[0], bounds[1])
+            colour, marker = colours[index], markers[index % len(markers)]
+            label = None if level is None else str(level)
+            if few:
+                ax.errorbar(stats[x], stats["mean"], yerr=[stats["mean"] - low, high - stats["mean"]],
+                            fmt=marker, color=colour, markersize=4, capsize=3, label=label)
+            else:
+                ax.plot(stats[x], stats["mean"], marker=marker, markersize=3, color=colour,
+                        label=label)
+                ax.fill_between(stats[x], low, high, color=colour, alpha=0.2, linewidth=0)
         if logx:
             ax.set_xscale("log")
+        if few:
+            ax.set_xticks(sorted(data[x].unique()))
+            ax.set_xticklabels([_level_name(v) for v in sorted(data[x].unique())])
+            ax.minorticks_off()
+        if legend and len(groups) > 1:
+            ax.legend(title=hue, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         _label(ax, xlabel, ylabel, title)
     return fig
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.report.back_matter import back_matter
 from harness.report.pdf import compile_pdf, latex_engine
 from harness.report.render import render_latex, render_markdown
 from harness.report.sections import build_sections, report_studies
@@ -41,9 +42,10 @@ def write_report(profile: str, results_dir: Path, pdf: bool = True) -> list[Path
     sections = build_sections(profile, results_dir)
     out_dir = results_dir / REPORT_DIR / profile
     out_dir.mkdir(parents=True, exist_ok=True)
+    back = back_matter(sections, results_dir)
     written = [
-        write_text_atomic(out_dir / "report.md", render_markdown(sections, profile, out_dir)),
-        write_text_atomic(out_dir / "report.tex", render_latex(sections, profile, out_dir)),
+        write_text_atomic(out_dir / "report.md", render_markdown(sections, profile, out_dir, back)),
+        write_text_atomic(out_dir / "report.tex", render_latex(sections, profile, out_dir, back)),
     ]
     if pdf:
         made = compile_pdf(out_dir / "report.tex")

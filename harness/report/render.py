@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.report.back_matter import BackMatter
 from harness.report.sections import (
     Section,
     abstract,
@@ -16,6 +17,8 @@ from harness.report.sections import (
     reproduction,
 )
 from harness.report.tables import latex_escape
+from harness.report.tables import render_latex as render_table_latex
+from harness.report.tables import render_markdown as render_table_markdown
 from harness.report.verdicts import (
     verdict_latex,
     verdict_markdown,
@@ -30,11 +33,17 @@ VERDICTS_INTRO = (
     "lies wholly on the other side, and inconclusive at this scale when it straddles the "
     "threshold or there is no interval."
 )
+APPENDIX_INTRO = (
+    "Per study and stage, each row label with the config hashes of its trials (first 8 "
+    "characters); results/<study>/<profile>/records/<stage>/ holds one JSON record per trial, "
+    "named by its hash and repeat."
+)
 PAPER_CAPTION = "Every claim of every study run, judged by its 95% interval."
 SECTION_CAPTION = "The section's claims, judged by their 95% intervals."
 
 
-def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path) -> str:
+def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path,
+                    back: Sequence[BackMatter] = ()) -> str:
     lines = [
         f"# Re-examining a deep-learning write-up ({profile} profile)",
         "",
@@ -67,10 +76,31 @@ def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path) ->
         if n.published:
             lines += [f"**Published figures.** {n.published}", ""]
         lines += _markdown_section_verdicts(section)
+        if section.not_done:
+            lines += ["**Not done at this profile.**", ""]
+            lines += [f"- {item}" for item in section.not_done] + [""]
+        folder = out_dir.parent.parent / section.study / profile / "records"
+        links = ", ".join(
+            f"[{stage}]({Path(os.path.relpath(folder / stage, out_dir)).as_posix()}/)"
+            for stage, _ in section.records)
+        lines += [f"**Records.** Every table and figure above is computed from the trial "
+                  f"records of its stage: {links} (one JSON per trial; the config hashes of "
+                  "each row are listed in the appendix).", ""]
+    references = [part for part in back if part.title == "References"]
+    for part in [p for p in back if p.title != "References"]:
+        lines += [f"## {part.title}", "", part.text, ""]
+        if part.table is not None:
+            lines += [render_table_markdown(part.table).rstrip(), ""]
     lines += ["## Limitations", ""]
     lines += [f"- {item}" for item in limitations(sections, profile)] + [""]
     lines += ["## Reproduction", "", "```bash", *reproduction(sections, profile), "```", ""]
-    return "\n".join(lines)
+    for part in references:
+        lines += [f"## {part.title}", "", part.text, ""] + [f"- {item}" for item in part.items] + [""]
+    lines += ["## Appendix: the records behind each row", "", APPENDIX_INTRO, ""]
+    for section in sections:
+        for stage, hashes in section.records:
+            lines += [f"- `{section.study}/{stage}`: {hashes}"]
+    return "\n".join([*lines, ""])
 
 
 def _markdown_paper_verdicts(sections: Sequence[Section]) -> list[str]:
@@ -100,10 +130,11 @@ def _markdown_section_verdicts(section: Section) -> list[str]:
 _TEX_PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[a4paper,margin=2.2cm]{geometry}
 \usepackage{booktabs}
+\usepackage{amsmath}  % \lVert and \rVert in the theory claims
 \usepackage{array}
 \usepackage{graphicx}
-\usepackage{adjustbox}
 \usepackage{float}
+\usepackage{longtable}  % tables too long for a page break across pages
 \usepackage{xltabular}  % the verdict tables: longtable with X columns
 \usepackage[hidelinks]{hyperref}
 \setlength{\parskip}{0.4em}
@@ -116,14 +147,24 @@ def breakable(text: str) -> str:
     return re.sub(r"[0-9a-f]{16}(?=[0-9a-f]{8})", lambda m: m.group(0) + r"\allowbreak{}", text)
 
 
+def _figure_width(png: Path) -> str:
+    """A wide figure (panels, an image grid) takes the whole line, so its parts stay
+    legible; a single plot takes 62% of it."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        width, height = image.size
+    return "1.0" if width >= 1.5 * height else "0.62"
+
+
 def _tex_table(tex: str) -> str:
-    """A study's table environment, kept inside the text width and in place."""
-    body = tex.replace(r"\begin{table}[htbp]", r"\begin{table}[H]")
-    body = body.replace(r"  \begin{tabular}", "  \\begin{adjustbox}{max width=\\linewidth}\n  \\begin{tabular}")
-    return body.replace(r"  \end{tabular}", "  \\end{tabular}\n  \\end{adjustbox}")
+    """A study's table environment, kept in place. It fits the text width by its own
+    layout (harness.report.table_layout), never by scaling it below footnotesize."""
+    return tex.replace(r"\begin{table}[htbp]", r"\begin{table}[H]")
 
 
-def render_latex(sections: Sequence[Section], profile: str, out_dir: Path) -> str:
+def render_latex(sections: Sequence[Section], profile: str, out_dir: Path,
+                 back: Sequence[BackMatter] = ()) -> str:
     e = latex_escape
     lines = [
         "% Generated by `harness report` from trial records: regenerate it, do not edit it.",
@@ -156,18 +197,40 @@ def render_latex(sections: Sequence[Section], profile: str, out_dir: Path) -> st
         for name, caption, png in section.figures:
             rel = Path(os.path.relpath(png, out_dir)).as_posix()
             lines += [r"\begin{figure}[H]", r"  \centering",
-                      rf"  \includegraphics[width=0.62\linewidth]{{{rel}}}",
+                      rf"  \includegraphics[width={_figure_width(png)}\linewidth]{{{rel}}}",
                       rf"  \caption{{{e(caption)}}}", rf"  \label{{fig:{section.study}-{name}}}",
                       r"\end{figure}"]
         lines.append(rf"\paragraph{{Answer.}} {e(n.answer)}")
         if n.published:
             lines.append(rf"\paragraph{{Published figures.}} {e(n.published)}")
         lines += _latex_section_verdicts(section)
+        if section.not_done:
+            lines += [r"\paragraph{Not done at this profile.}", r"\begin{itemize}"]
+            lines += [rf"  \item {e(item)}" for item in section.not_done]
+            lines.append(r"\end{itemize}")
+        lines.append(r"\paragraph{Records.} Every table and figure above is computed from the "
+                     rf"trial records under \texttt{{{e(section.study)}/{e(profile)}/records/}}, "
+                     r"one folder per stage; the appendix lists the config hashes of each row.")
+    references = [part for part in back if part.title == "References"]
+    for part in [p for p in back if p.title != "References"]:
+        lines += [rf"\section{{{e(part.title)}}}", e(part.text)]
+        if part.table is not None:
+            lines.append(_tex_table(render_table_latex(part.table)).rstrip())
     lines += [r"\section{Limitations}", r"\begin{itemize}"]
     lines += [rf"  \item {e(item)}" for item in limitations(sections, profile)]
     lines += [r"\end{itemize}", r"\section{Reproduction}", r"\begin{verbatim}"]
     lines += reproduction(sections, profile)
-    lines += [r"\end{verbatim}", r"\end{document}", ""]
+    lines.append(r"\end{verbatim}")
+    for part in references:
+        lines += [rf"\section{{{e(part.title)}}}", e(part.text), r"\begin{itemize}"]
+        lines += [rf"  \item {breakable(e(item))}" for item in part.items]
+        lines.append(r"\end{itemize}")
+    lines += [r"\appendix", r"\section{The records behind each row}", e(APPENDIX_INTRO),
+              r"\begin{itemize}\footnotesize"]
+    for section in sections:
+        for stage, hashes in section.records:
+            lines.append(rf"  \item \texttt{{{e(section.study)}/{e(stage)}}}: {breakable(e(hashes))}")
+    lines += [r"\end{itemize}", r"\end{document}", ""]
     return "\n".join(lines)
 
 

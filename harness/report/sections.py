@@ -13,7 +13,9 @@ from typing import Any
 
 from harness.evidence import Evidence
 from harness.records import finished, load_records
-from harness.report.tables import data_caption
+from harness.report.deviations import not_done
+from harness.report.stages_table import stages_table
+from harness.report.tables import data_caption, render_latex, render_markdown
 from harness.study import Narrative, Study, get_study, list_studies, paper_order
 
 DEVIATIONS = "deviations"  # harness.report.deviations: the run against the paper profile
@@ -30,6 +32,9 @@ class Section:
     setup: list[tuple[str, str]] = field(default_factory=list)
     tables: list[tuple[str, str, str]] = field(default_factory=list)  # name, md, tex
     figures: list[tuple[str, str, Path]] = field(default_factory=list)  # name, caption, png
+    compute: dict[str, str] = field(default_factory=dict)  # the compute table's row
+    not_done: list[str] = field(default_factory=list)  # what the paper profile runs and this did not
+    records: list[tuple[str, str]] = field(default_factory=list)  # stage, its config hashes by label
 
     @property
     def ran(self) -> bool:
@@ -81,6 +86,45 @@ def _macs(count: int) -> str:
     return f"{count / 1e6:.1f} M" if count >= 100_000 else f"{count / 1e3:.1f} k"
 
 
+def compute_row(records: Sequence[Mapping[str, Any]], run: Mapping[str, Any] | None) -> dict[str, str]:
+    """What a study's run cost and where it ran, from its records and run.json."""
+    environments = [r.get("environment") or {} for r in records]
+    hours = sum(float(r.get("wall_seconds") or 0) for r in records) / 3600
+    wall = run.get("wall_seconds") if run else None
+    devices = sorted({e.get("device") or "?" for e in environments})
+    return {
+        "trials": str(len(records)),
+        "wall time (min)": f"{float(wall) / 60:.1f}" if wall is not None else "not recorded",
+        "trial hours": f"{hours:.2f} " + ("GPU" if "cuda" in devices else "CPU"),
+        "machine": "; ".join(sorted({e.get("device_name") or "unknown" for e in environments})),
+        "where": str((run or {}).get("where") or "not recorded"),
+        "python / torch": "; ".join(sorted({f"{e.get('python', '?')} / {e.get('torch', '?')}"
+                                            for e in environments})),
+    }
+
+
+def records_by_stage(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Per stage, the config hashes of its trials by label: what each table row and cell
+    of the section was computed from (records/<stage>/ holds their JSON)."""
+    by_stage: dict[str, dict[str, set[str]]] = {}
+    for record in records:
+        label = str(record.get("label") or "-")
+        by_stage.setdefault(str(record.get("stage")), {}).setdefault(label, set()).add(
+            str(record.get("config_hash", ""))[:8])
+    return [(stage, "; ".join(f"{label}: {', '.join(sorted(hashes))}"
+                              for label, hashes in sorted(labels.items())))
+            for stage, labels in by_stage.items()]
+
+
+def short_commit(commit: str | None) -> str:
+    """A commit as the paper prints it: 12 hex digits, its "-dirty" flag kept (a trial run
+    from uncommitted code must say so)."""
+    if not commit:
+        return "unknown"
+    sha, dash, flag = commit.partition("-")
+    return sha[:12] + dash + flag
+
+
 def setup_facts(records: list[dict[str, Any]], run: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """What the section's setup paragraph says, read off the records (and run.json)."""
     done = finished(records) or records
@@ -88,8 +132,9 @@ def setup_facts(records: list[dict[str, Any]], run: Mapping[str, Any] | None) ->
     models = _models(done)
     if models:
         facts.append(("models", models))
-    recipe = "; ".join(f"{key.replace('_', ' ')} {_describe_values(_values(done, key))}"
-                       for key in _RECIPE_KEYS if _values(done, key))
+    # Every trial's recipe, those stopped early by halving included (as the stage table).
+    recipe = "; ".join(f"{key.replace('_', ' ')} {_describe_values(_values(records, key))}"
+                       for key in _RECIPE_KEYS if _values(records, key))
     if recipe:
         facts.append(("recipe", recipe))
     sources = sorted({(r["data"].get("source"), r["data"].get("sha256")) for r in done
@@ -103,13 +148,12 @@ def setup_facts(records: list[dict[str, Any]], run: Mapping[str, Any] | None) ->
     if shas:
         data += "; sha256 " + ", ".join(shas)
     facts.append(("data", data))
-    repeats = sorted({int(r["config"].get("repeat", 0)) for r in done})
-    facts.append(("seeds", f"{len(repeats)} per configuration (repeat index "
-                           f"{', '.join(map(str, repeats))}); seeds hashed from each config"))
+    facts.append(("seeds", "per stage in the stage table below; each trial's seed is hashed "
+                           "from its config and repeat index"))
     machines = sorted({(r.get("environment") or {}).get("device_name") or "unknown" for r in done})
     torches = sorted({(r.get("environment") or {}).get("torch") or "?" for r in done})
     facts.append(("machine", f"{'; '.join(machines)}; torch {', '.join(torches)}"))
-    commits = sorted({((r.get("environment") or {}).get("git_commit") or "unknown")[:12]
+    commits = sorted({short_commit((r.get("environment") or {}).get("git_commit"))
                       for r in done})
     facts.append(("commit", ", ".join(commits)))
     statuses: dict[str, int] = {}
@@ -150,6 +194,13 @@ def build_section(study: Study, profile: str, results_dir: Path) -> Section:
     run = json.loads(run_file.read_text()) if run_file.is_file() else None
     section.narrative = study.narrate(records, profile, results_dir)
     section.setup = setup_facts(records, run)
+    section.compute = compute_row(records, run)
+    section.not_done = not_done(study, records, profile)
+    section.records = records_by_stage(records)
+    stages = stages_table(records, data_caption(records),
+                          [s.name for s in study.profile(profile).stages])
+    if not stages.frame.empty:  # theory's checks train nothing
+        section.tables.append(("stages", render_markdown(stages), render_latex(stages)))
     # The run's departures from the paper profile close every section that has them.
     shown = [*section.narrative.tables, *([DEVIATIONS] if DEVIATIONS not in section.narrative.tables else [])]
     for name in shown:
@@ -224,4 +275,19 @@ def abstract(sections: Sequence[Section], profile: str) -> str:
         return f"No study has been run at the {profile} profile yet."
     parts = [s.narrative.headline for s in ran if s.narrative and s.narrative.headline]
     return (f"This report re-examines the write-up's claims with {len(ran)} studies run at "
-            f"the {profile} profile. " + " ".join(parts))
+            f"the {profile} profile. " + evidence_scale(ran, profile) + " " + " ".join(parts))
+
+
+def evidence_scale(ran: Sequence[Section], profile: str) -> str:
+    """One sentence on how much evidence the verdicts rest on: trials, seeds, machine."""
+    from harness.evidence import INCONCLUSIVE
+
+    trials = sum(int(s.compute.get("trials", 0)) for s in ran)
+    judged = [e for s in ran if s.narrative for e in s.narrative.evidence]
+    seeds = sorted({e.interval.n for e in judged if e.interval is not None})
+    open_ = sum(e.verdict == INCONCLUSIVE for e in judged)
+    machines = sorted({s.compute.get("machine", "") for s in ran} - {""})
+    n = (f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}") if seeds else "no"
+    return (f"The evidence: {trials:,} trials at the {profile} profile on "
+            f"{'; '.join(machines) or 'an unrecorded machine'}, {n} seeds behind each "
+            f"interval, and {open_} of {len(judged)} claims inconclusive at this scale.")

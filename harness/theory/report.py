@@ -75,6 +75,7 @@ def claims_table(claims: Sequence[Mapping[str, Any]]) -> Table:
         # Its cells are sentences: wrapped in LaTeX, or the table shrinks to illegibility.
         column_widths={"write-up states": 0.2, "computed": 0.27, "verdict": 0.15,
                        "tolerance": 0.13},
+        math=True,  # the claims are written in plain-text maths; the PDF typesets them
     )
 
 
