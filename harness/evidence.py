@@ -37,6 +37,10 @@ class Claim:
     effect: str  # what is measured, e.g. "noisy - clean test PSNR (dB)"
     kind: Kind  # equivalence: |effect| <= threshold; greater: > threshold; less: < threshold
     threshold: float
+    # The values the effect can take (an accuracy in %: 0 to 100), None where unbounded.
+    # The true mean lies inside them, so an interval cut at them keeps its coverage and
+    # never reads "[99.47, 100.07]" for an accuracy.
+    limits: tuple[float | None, float | None] = (None, None)
 
     def threshold_text(self) -> str:
         if self.kind == "equivalence":
@@ -65,6 +69,12 @@ class Interval:
     high: float
     n: int
     method: str  # "t over seeds" or "bootstrap over test images"
+
+    def within(self, limits: tuple[float | None, float | None]) -> Interval:
+        """The interval cut at the values the effect can take."""
+        low, high = limits
+        return replace(self, low=self.low if low is None else max(self.low, low),
+                       high=self.high if high is None else min(self.high, high))
 
     def text(self, digits: int | None = None, marks: Sequence[float] = (),
              signed: bool = True) -> str:
@@ -163,11 +173,14 @@ def judge_seeds(claim: Claim, per_seed: Sequence[float],
     """The claim judged from its effect measured once per seed: a t-interval over two or
     more seeds; with one seed, a bootstrap over that seed's per-example effects where the
     records carry them (``per_example``); otherwise no interval, so inconclusive until
-    more seeds run. Non-finite effects (a seed that never measured it) are left out."""
+    more seeds run. Non-finite effects (a seed that never measured it) are left out. The
+    interval is cut at the claim's ``limits``."""
     values = [float(v) for v in per_seed if math.isfinite(float(v))]
     interval = t_interval(values)
     if interval is None and len(values) == 1 and per_example is not None:
         interval = bootstrap_interval(per_example, seed=seed)
+    if interval is not None:
+        interval = interval.within(claim.limits)
     return replace(judge(claim, interval), note=note)
 
 

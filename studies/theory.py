@@ -46,12 +46,13 @@ TOPICS = {1: "proximal step", 2: "regret bound", 3: "averaged-iterate rate",
           4: "Newton, Hessian size", 5: "worked Jacobian", 6: "circulant matrices",
           7: "L2 and L1 optima", 8: "SGD can raise f"}
 STATED = {number: Claim(f"claim {number} ({TOPICS[number]})", statement, AGREES_EFFECT,
-                        "greater", 0.5)
+                        "greater", 0.5, limits=(0.0, 1.0))
           for number, statement in STATEMENTS.items()}
 DERIVATION_2 = Claim(
     "claim 2's derivation",
     "the regret bound follows from <w*, w_(T+1)> <= 0",
-    "share of seeds in which the derivation's step holds", "greater", 0.5)
+    "share of seeds in which the derivation's step holds", "greater", 0.5,
+    limits=(0.0, 1.0))
 THEORY_CLAIMS = (*STATED.values(), DERIVATION_2)
 
 

@@ -15,6 +15,7 @@ from harness.evidence import (
     Interval,
     bootstrap_interval,
     judge,
+    judge_seeds,
     t_interval,
 )
 
@@ -75,3 +76,19 @@ def test_bootstrap_is_seeded_and_narrows_with_more_images():
     wide, narrow = first, bootstrap_interval(large, seed=3)
     assert narrow.high - narrow.low < (wide.high - wide.low) / 5
     assert narrow.low < 0.05 < narrow.high and narrow.method == "bootstrap over test images"
+
+
+def test_an_accuracy_interval_never_reaches_past_100():
+    # The committed memorization/mini random-label fit: 99.60% and 99.94% over two seeds.
+    # Its t-interval runs past 100%; cut at the claim's limits it stops there, and the
+    # verdict, which turns on the lower bound, is the same.
+    fits = Claim("fits", "fits random labels", "training accuracy (%)", "greater", 99.0,
+                 limits=(0.0, 100.0))
+    unbounded = judge_seeds(Claim("fits", "", "", "greater", 99.0), [99.60, 99.94])
+    bounded = judge_seeds(fits, [99.60, 99.94])
+    assert unbounded.interval.high > 100.0
+    assert bounded.interval.high == 100.0
+    assert bounded.interval.low == unbounded.interval.low
+    assert bounded.interval.estimate == unbounded.interval.estimate
+    assert bounded.verdict == unbounded.verdict
+    assert "100.00]" in bounded.interval_text()

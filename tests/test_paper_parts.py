@@ -100,7 +100,8 @@ def test_the_recipe_check_shows_its_record_beside_marked_external_figures(tmp_pa
     frame = part.table.frame
     record = json.loads(next(source.glob("*.json")).read_text())
     assert frame["test accuracy (%)"].iloc[0] == f"{100 * record['final']['test_acc']:.2f}"
-    assert frame["machine, commit"].iloc[0].endswith("-dirty")  # as the record says
+    commit = record["environment"]["git_commit"]
+    assert frame["machine, commit"].iloc[0].endswith(short_commit(commit))  # as recorded
     external = frame.iloc[1:]
     assert len(external) == len(EXTERNAL_ANCHORS)
     assert all("external" in run for run in external["run"])
@@ -148,3 +149,16 @@ def test_run_outputs_in_the_checkout_do_not_make_a_commit_dirty(tmp_path) -> Non
     assert not code_changed(tmp_path / "harness")
     (tmp_path / "harness/a.py").write_text("after\n")
     assert code_changed(tmp_path / "harness")
+
+
+def test_no_committed_record_names_a_dirty_commit() -> None:
+    """A committed result must be traceable to code someone can check out: every trial
+    record under results/ names a clean commit (re-run from a clean checkout otherwise)."""
+    records = sorted((REPO / "results").rglob("records/**/*.json"))
+    records += sorted((REPO / "results" / "fastnet_cpu").glob("*.json"))
+    if not records:
+        pytest.skip("no committed records")
+    dirty = [str(path.relative_to(REPO)) for path in records
+             if json.loads(path.read_text()).get("environment", {}).get("git_commit", "")
+             .endswith("-dirty")]
+    assert not dirty, f"{len(dirty)} committed records name a dirty commit: {dirty[:3]}"
