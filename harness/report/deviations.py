@@ -198,10 +198,9 @@ def not_done(study: Any, records: Sequence[Mapping[str, Any]], profile: str) -> 
             out.append(f"{stage}: not run here: {_grouped(missing)}")
         factors = sorted({c.get("imbalance_factor") for _, c in configs}
                          - {_resolved_factor(r) for r in records if r.get("stage") == stage})
-        if factors and any(f not in (None, 1.0) or len(factors) for f in factors):
-            shown = ", ".join(f"{f:g}" for f in factors if isinstance(f, float | int))
-            if shown:
-                out.append(f"{stage}: imbalance factors not run here: {shown}")
+        shown = ", ".join(f"{f:g}" for f in factors if isinstance(f, float | int))
+        if shown:
+            out.append(f"{stage}: imbalance factors not run here: {shown}")
     out.append(f"the paper profile itself (`harness run {study.name} --profile paper`; "
                f"`--dry-run` prices it) was not run")
     return out
