@@ -79,7 +79,7 @@ def test_bootstrap_is_seeded_and_narrows_with_more_images():
 
 
 def test_an_accuracy_interval_never_reaches_past_100():
-    # The committed memorization/mini random-label fit: 99.60% and 99.94% over two seeds.
+    # memorization/mini's random-label fit on 2026-11-28: 99.60% and 99.94% over two seeds.
     # Its t-interval runs past 100%; cut at the claim's limits it stops there, and the
     # verdict, which turns on the lower bound, is the same.
     fits = Claim("fits", "fits random labels", "training accuracy (%)", "greater", 99.0,
