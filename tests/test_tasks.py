@@ -217,13 +217,10 @@ def _without_timing(history: list[dict]) -> list[dict]:
 
 
 def _same_history(after: list[dict], before: list[dict]) -> bool:
-    after, before = _without_timing(after), _without_timing(before)
-    if [sorted(epoch) for epoch in after] != [sorted(epoch) for epoch in before]:
-        return False
-    return all(
-        new[key] == pytest.approx(old[key], rel=LOSS_REL_TOLERANCE) if key.endswith("_loss")
-        else new[key] == old[key]
-        for new, old in zip(after, before, strict=True) for key in old)
+    expected = [{key: pytest.approx(value, rel=LOSS_REL_TOLERANCE) if key.endswith("_loss")
+                 else value for key, value in epoch.items()}
+                for epoch in _without_timing(before)]
+    return _without_timing(after) == expected
 
 
 @pytest.mark.parametrize("fixture", PRE_TASK_LAYER, ids=lambda path: path.stem)
