@@ -92,14 +92,16 @@ def report(session: nox.Session) -> None:
 
 @nox.session
 def gpu(session: nox.Session) -> None:
-    """The GPU suite on this machine's CUDA GPU, under 9 minutes: results/gpu/<card>-<date>/
-    (summary.md, suite.json, throughput.json, which `harness run ... --dry-run` reads).
+    """The GPU suite on this machine's CUDA GPU, under 9 minutes: PASS / FAIL per part, exit 1
+    on any FAIL; results/gpu/<card>-<date>/ (summary.md, suite.json, throughput.json, which
+    `harness run ... --dry-run` reads). An offline GPU machine runs `python -m
+    benchmarks.gpu_suite` itself, without nox (README, "The GPU suite").
 
-    nox -s gpu -- --data-root ../shared/data           # any benchmarks/gpu_suite.py option
+    nox -s gpu -- --data-root ../shared/data           # any python -m benchmarks.gpu_suite option
     nox -s gpu -- --tiny --device cpu --out /tmp/suite  # its code paths on a CPU
     """
     _python(session)
-    session.run("python", "benchmarks/gpu_suite.py", *session.posargs)
+    session.run("python", "-m", "benchmarks.gpu_suite", *session.posargs)
 
 
 @nox.session(name="ui-screenshots")

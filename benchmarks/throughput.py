@@ -7,8 +7,8 @@
     with worker processes, batches copied to the device.
 
 Both train the same model with the same optimizer for the same number of steps, in one run;
-(b) once per DataLoader worker count given. ``run_benchmark`` is what benchmarks/gpu_suite.py
-calls.
+(b) once per DataLoader worker count given. ``run_benchmark`` is what the GPU suite
+(benchmarks/gpu_suite/) calls.
 
     python benchmarks/throughput.py --dataset cifar10 --model fastnet --device cuda --batch-size 512 --workers 4,8,16
 """
@@ -19,7 +19,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,11 +49,15 @@ class PilImageDataset(Dataset):
         return self.transform(image), self.labels[index]
 
 
-def train_steps(model, optimizer, batches, steps: int, device: torch.device, autocast) -> float:
-    """Train for `steps` batches after a warm-up of 3; return images per second."""
+def train_steps(model, optimizer, batches, steps: int, device: torch.device, autocast,
+                check: Callable[[], None] | None = None) -> float:
+    """Train for `steps` batches after a warm-up of 3; return images per second.
+    ``check`` is called before every step (the GPU suite's deadline: it raises to stop)."""
     seen = 0
     start = None
     for step, (images, labels) in enumerate(batches):
+        if check is not None:
+            check()
         if step == 3:
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -82,7 +86,8 @@ def endless(make_epoch):
 
 def run_benchmark(dataset, model_name: str = "fastnet", device: torch.device | str = "cpu",
                   batch_size: int = 512, steps: int = 30, workers: Sequence[int] = (8,),
-                  model_options: dict | None = None) -> dict:
+                  model_options: dict | None = None,
+                  check: Callable[[], None] | None = None) -> dict:
     """(a) the device-resident pipeline, then (b) the DataLoader + PIL pipeline once per
     worker count, each on a fresh copy of the same model; images/s of each."""
     device = torch.device(device)
@@ -110,7 +115,7 @@ def run_benchmark(dataset, model_name: str = "fastnet", device: torch.device | s
                                    batch_size, 0, mean, std, crop_padding=padding, flip=True,
                                    channels_last=channels_last)
     results["harness_device_resident"] = train_steps(
-        model, optimizer, endless(device_batches.epoch), steps, device, autocast)
+        model, optimizer, endless(device_batches.epoch), steps, device, autocast, check)
 
     pil = transforms.Compose([
         transforms.RandomCrop(height, padding=padding),
@@ -127,7 +132,7 @@ def run_benchmark(dataset, model_name: str = "fastnet", device: torch.device | s
                             persistent_workers=count > 0)
         by_workers[str(count)] = round(train_steps(
             model, optimizer, endless(lambda _epoch, loader=loader: iter(loader)), steps, device,
-            autocast), 1)
+            autocast, check), 1)
         del loader  # stops its worker processes before the next count starts its own
     first = by_workers[str(workers[0])]
     return {
