@@ -175,10 +175,15 @@ def test_the_estimate_is_arithmetic_on_the_plan_and_the_tables():
     gpu = ThroughputTable("cuda", "Card", {fast: Rate(10000.0), slow: Rate(5000.0)})
     estimate = estimate_profile(_plan(stage, asha), cpu, gpu)
     a, b = estimate.stages
-    # 3 trials x 2 epochs x (1000 + 300 / 3) / 100 + 1 x 2 x (500 + 100) / 50
-    assert a.seconds == pytest.approx(3 * 2 * 1100 / 100 + 2 * 600 / 50)
-    assert a.gpu_hours == pytest.approx((3 * 2 * 1100 / 10000 + 2 * 600 / 5000) / 3600)
-    assert b.upper_bound and b.seconds == pytest.approx(2 * 5 * 1100 / 100)
+    # 3 trials x 2 epochs x (1000 + 300 / 3) / 100 + 1 x 2 x (500 + 100) / 50, and every
+    # trial's start-up, and per epoch a report and a checkpoint (parameters unknown: 0 bytes)
+    fixed = {e: pricing.TRIAL_START_SECONDS + e * (pricing.REPORT_SECONDS
+                                                   + pricing.CHECKPOINT_FIXED_SECONDS)
+             for e in (2, 5)}
+    assert a.seconds == pytest.approx(3 * 2 * 1100 / 100 + 2 * 600 / 50 + 4 * fixed[2])
+    assert a.gpu_hours == pytest.approx(
+        (3 * 2 * 1100 / 10000 + 2 * 600 / 5000 + 4 * fixed[2]) / 3600)
+    assert b.upper_bound and b.seconds == pytest.approx(2 * 5 * 1100 / 100 + 2 * fixed[5])
     assert estimate.seconds == Total(a.seconds + b.seconds, True)
     assert a.images == (1000, 1000) and not a.scaled
     # A CPU with 2 cores runs 2 one-CPU trials at once.
@@ -196,8 +201,9 @@ def test_unmeasured_workloads_scale_by_macs_but_never_past_the_fastest():
     assert table.rate(big, None) is None
     stage = StagePlan("s", 1, 1, points=(CostPoint(big, 1.0, 1, 1000, 0),))
     estimate = estimate_profile(_plan(stage, macs={big: 8_000_000}), table, table)
-    assert estimate.stages[0].scaled and estimate.stages[0].seconds == pytest.approx(4.0)
-    assert "~4 s" in render_estimate(estimate)
+    fixed = pricing.trial_fixed_seconds(1, None)
+    assert estimate.stages[0].scaled and estimate.stages[0].seconds == pytest.approx(4.0 + fixed)
+    assert f"~{4 + fixed:.0f} s" in render_estimate(estimate)
 
 
 def test_unpriced_stages_make_the_total_a_lower_bound():
@@ -207,9 +213,12 @@ def test_unpriced_stages_make_the_total_a_lower_bound():
     checks = StagePlan("claims", 8, 1, trial_kind="check")
     table = ThroughputTable("cpu", "cpu", {w: Rate(100.0)})
     estimate = estimate_profile(_plan(priced, unknown, checks), table, None)
-    assert estimate.seconds == Total(1.0, False)  # check trials do not count; unknown does
+    # check trials do not count; unknown does
+    fixed = pricing.trial_fixed_seconds(1, None)
+    assert estimate.seconds == Total(pytest.approx(1.0 + fixed), False)
     text = render_estimate(estimate)
-    assert "**9 + ?**" in text and "≥ 1 s" in text and "check trials: not priced" in text
+    assert "**9 + ?**" in text and f"≥ {1 + fixed:.0f} s" in text
+    assert "check trials: not priced" in text
 
 
 def test_the_table_names_stages_counts_bounds_and_the_gpu():
@@ -223,8 +232,9 @@ def test_the_table_names_stages_counts_bounds_and_the_gpu():
     row = next(line for line in lines if line.startswith("| search |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:4] == ["search", "40", "≤ 20", "50,000"]
-    # 40 x 20 x (50000 + 10000 / 3) / 50000 s
-    assert cells[5] == pricing.human_hours(40 * 20 * (50000 + 10000 / 3) / 50000 / 3600)
+    # 40 x (20 x (50000 + 10000 / 3) / 50000 s + its fixed costs)
+    seconds = 40 * (20 * (50000 + 10000 / 3) / 50000 + pricing.trial_fixed_seconds(20, None))
+    assert cells[5] == pricing.human_hours(seconds / 3600)
     assert "sample of 12 of 481" in cells[6]
 
 
@@ -342,5 +352,86 @@ def test_without_gpu_figures_gpu_time_comes_from_the_h100_anchor_scaled_by_macs(
     rate, scaled = table.rate(heavier, macs)
     assert scaled and rate == pytest.approx(ANCHOR_IMAGES_PER_SECOND * macs_of(anchor) / macs)
     assert "not measured by this project" in table.source
-    lighter = Workload("classify", "resnet32", (), 128, (3, 32, 32), 10)
-    assert table.rate(lighter, macs_of(lighter))[0] == ANCHOR_IMAGES_PER_SECOND  # capped
+    assert "design notes" in table.source and "docs/DESIGN.md" not in table.source
+
+
+# ---------------------------------------------------------------------------- what is counted
+
+
+def test_resnet32_is_priced_slower_than_fastnet_per_image_by_its_launch_floor():
+    from harness.pricing import ANCHOR_IMAGES_PER_SECOND, anchor_gpu_table, model_costs
+
+    table = anchor_gpu_table()
+    (fastnet,) = table.rates
+    resnet = Workload("classify", "resnet32", (), 128, (3, 32, 32), 10)
+    macs = pricing.macs_of(resnet)
+    assert macs < pricing.macs_of(fastnet)  # by MACs alone it would be the faster one
+    ops, parameters = model_costs(resnet)
+    assert ops > model_costs(fastnet)[0] and parameters > 0
+    rate, how = table.rate_detail(resnet, macs, ops)
+    # 128 images per step of 3 x ops launches of 10 us: tens of thousands, not 139,000.
+    assert how == "launches" and rate == pytest.approx(128 / (3 * ops * 10e-6))
+    assert rate < ANCHOR_IMAGES_PER_SECOND / 2
+    assert table.rate(resnet, macs, ops) == (rate, True)
+    # A bigger batch spreads the launches: the floor rises with it.
+    big = Workload("classify", "resnet32", (), 512, (3, 32, 32), 10)
+    assert table.rate(big, macs, ops)[0] > rate
+    # A CPU table has no launch floor; a measured rate is never floored.
+    cpu = ThroughputTable("cpu", "cpu", {fastnet: Rate(100.0, pricing.macs_of(fastnet))})
+    assert cpu.rate_detail(resnet, macs, ops)[1] != "launches"
+    measured = ThroughputTable("cuda", "Card", {resnet: Rate(90_000.0, macs)})
+    assert measured.rate(resnet, macs, ops) == (90_000.0, False)
+
+
+def test_every_evaluation_pass_raises_the_estimate():
+    w = _workload()
+    table = ThroughputTable("cpu", "cpu", {w: Rate(100.0)})
+
+    def seconds(**extra: int) -> float:
+        point = CostPoint(w, 1.0, epochs=10, train_images=1000, test_images=300, **extra)
+        return estimate_profile(_plan(StagePlan("s", 1, 10, points=(point,))), table,
+                                None).stages[0].seconds
+
+    plain = seconds()
+    # the whole training split scored every epoch, at EVAL_SPEEDUP x the training speed
+    assert seconds(train_eval_images=1000) == pytest.approx(plain + 10 * 1000 / 3 / 100)
+    assert seconds(tta_images=6 * 300) == pytest.approx(plain + 6 * 300 / 3 / 100)  # once
+    assert seconds(photo_images=500) == pytest.approx(plain + 10 * 500 / 3 / 100)
+
+
+def test_the_plan_counts_train_eval_tta_and_photos_from_the_task_options():
+    from harness.config import TrialConfig
+    from harness.pricing import DatasetCounts, eval_extras
+
+    counts = DatasetCounts((5000,) * 10, 10000, (3, 32, 32))
+    base = {"dataset": "cifar10", "model": "resnet32"}
+    assert eval_extras(TrialConfig.from_dict(base), counts) == pricing.EvalExtras()
+    fitted = TrialConfig.from_dict({**base, "task.stop_at_train_acc": 1.0})
+    assert eval_extras(fitted, counts).train_eval == 50000
+    tta = TrialConfig.from_dict({**base, "task.tta": 2, "test_limit": 2000})
+    assert eval_extras(tta, counts).tta == 6 * 2000
+    denoise = TrialConfig.from_dict({"dataset": "cifar10", "model": "unet", "task": "denoise",
+                                     "loss": "l2"})
+    assert eval_extras(denoise, counts).photos == 2 * 427 * 640 // (32 * 32)
+
+
+def test_checkpoints_and_start_up_are_counted_per_trial_and_epoch():
+    assert pricing.checkpoint_seconds(1_000_000) > pricing.checkpoint_seconds(0)
+    assert pricing.trial_fixed_seconds(200, 464_154) > pricing.trial_fixed_seconds(1, 464_154)
+    assert pricing.trial_fixed_seconds(0, None) == pricing.TRIAL_START_SECONDS
+
+
+def test_the_dry_run_prints_rates_per_model_and_what_it_counts(tmp_path, capsys, monkeypatch):
+    for key, value in _env(tmp_path, HARNESS_DRY_RUN_BUDGET="0").items():
+        monkeypatch.setenv(key, value)
+    assert main(["run", "cnn_search", "--profile", "paper", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Rates per model" in out
+    rows = [line for line in out.splitlines() if line.startswith("| resnet32 bs 512 3x32x32 |")]
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[4] == "not priced"  # nothing timed here with a budget of 0
+    assert cells[5] == cells[3] + " (launch-bound floor)"  # resnet32 is held to its floor
+    assert "What a trial's estimate counts" in out and "task.train_eval" in out
+    assert f"process start-up {pricing.TRIAL_START_SECONDS:g} s per trial" in out
+    assert "a checkpoint" in out and "TTA" in out
+    assert "the project's design notes" in out

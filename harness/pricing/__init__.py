@@ -21,16 +21,23 @@ Three steps, kept apart so the arithmetic can be tested without timing anything:
    itself (``harness.train.train`` on a synthetic dataset of the right shape: one warm-up
    epoch and one timed epoch of a few steps, then stopped), cached in
    ``runs/pricing/``, or read from a GPU suite's ``results/gpu/<card>-<date>/
-   throughput.json`` (``benchmarks/gpu_suite.py``). Timing stops at a budget
+   throughput.json`` (the GPU suite, ``python -m benchmarks.gpu_suite``). Timing stops at a budget
    (``HARNESS_DRY_RUN_BUDGET`` seconds, default 90), biggest cost first; the rest is scaled
    from the timed workloads by MACs per image and marked "~".
 3. **Estimate** (``estimate_profile``): a pure function of (plan, throughput tables).
-   A trial's seconds = epochs x (train images x train_fraction + test images /
-   ``EVAL_SPEEDUP``) / images per second; a stage's, the sum over its cost points divided
-   by the trials Ray runs at once on a CPU (CPUs / cpus_per_trial; each was timed with
-   cpus_per_trial threads, as Ray sets OMP_NUM_THREADS). On a GPU, one trial at a time:
-   trials sharing a card split its throughput, and the GPU suite measures the aggregate
-   gain. Compute only: Ray's start, data loading and checkpoints are extra.
+   A trial's seconds = (epochs x train images x train_fraction + every image it scores /
+   ``EVAL_SPEEDUP``) / images per second + its fixed costs. It scores, every epoch, its test
+   and validation splits, the whole training split when the task does (train_eval,
+   stop_at_train_acc) and the photographs (denoising); once, TTA's extra views
+   (``counts.eval_extras``). Fixed costs (``overheads``): process start-up, a Tune report
+   and a checkpoint per epoch. A GPU rate scaled by MACs is held to the step's launch-bound
+   floor (the forward's aten ops counted on the meta device, ``workload.model_costs``), so
+   small models at small batches are not priced as if they filled the card. A stage's
+   seconds: the sum over its cost points divided by the trials Ray runs at once on a CPU
+   (CPUs / cpus_per_trial; each was timed with cpus_per_trial threads, as Ray sets
+   OMP_NUM_THREADS). On a GPU, one trial at a time: trials sharing a card split its
+   throughput, and the GPU suite measures the aggregate gain. The dry run prints the rate
+   per model and how it was found (``explain``) and what the estimate counts.
 
 Timing on a busy shared CPU reads slow: the dry run is a snapshot of this machine now.
 
@@ -38,7 +45,8 @@ Modules, one job each: ``stages`` (the plan; ``placeholders`` stand in for recor
 stages that have not run), ``workload`` (what a step costs depends on) and ``counts``
 (images per epoch), ``timing`` (throughput measured here) with its ``cache``, ``tables``
 (throughput tables, their files, the GPU anchor), ``estimate``, ``render`` (the printed
-tables) and ``dry_run`` (the command). Every public name is importable from here.
+tables), ``explain`` (rates per model, what is counted), ``overheads`` (launch floor,
+fixed costs) and ``dry_run`` (the command). Every public name is importable from here.
 """
 
 from __future__ import annotations
@@ -49,7 +57,9 @@ from harness.pricing.cache import (
 from harness.pricing.counts import (
     KNOWN_COUNTS,
     DatasetCounts,
+    EvalExtras,
     dataset_counts,
+    eval_extras,
     evaluated_images,
     train_images,
 )
@@ -65,7 +75,23 @@ from harness.pricing.estimate import (
     Total,
     concurrent_trials,
     estimate_profile,
+    evaluated_per_trial,
     trial_seconds,
+)
+from harness.pricing.explain import (
+    render_counted,
+    render_model_rates,
+)
+from harness.pricing.overheads import (
+    CHECKPOINT_FIXED_SECONDS,
+    LAUNCH_SECONDS,
+    REPORT_SECONDS,
+    TRIAL_START_SECONDS,
+    checkpoint_seconds,
+    describe_overheads,
+    launch_bound_rate,
+    step_floor_seconds,
+    trial_fixed_seconds,
 )
 from harness.pricing.placeholders import (
     placeholder_records,
@@ -114,10 +140,15 @@ from harness.pricing.timing import (
 from harness.pricing.workload import (
     Workload,
     macs_of,
+    model_costs,
     workload_of,
 )
 
 __all__ = [
+    "CHECKPOINT_FIXED_SECONDS", "EvalExtras", "LAUNCH_SECONDS", "REPORT_SECONDS",
+    "TRIAL_START_SECONDS", "checkpoint_seconds", "describe_overheads", "eval_extras",
+    "evaluated_per_trial", "launch_bound_rate", "model_costs", "render_counted",
+    "render_model_rates", "step_floor_seconds", "trial_fixed_seconds",
     "ANCHOR_IMAGES_PER_SECOND", "ANCHOR_SOURCE", "BUDGET_ENV", "CostPoint", "DEFAULT_BUDGET_S",
     "DatasetCounts", "EVAL_SPEEDUP", "INT_RANGE_VALUES", "KNOWN_COUNTS", "MAX_ENUMERATED",
     "MAX_POINTS", "ProfileEstimate", "ProfilePlan", "Rate", "StageEstimate", "StagePlan",

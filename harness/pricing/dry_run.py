@@ -10,6 +10,7 @@ from typing import Any
 from harness.errors import ConfigError, HarnessError
 from harness.pricing.cache import cache_path
 from harness.pricing.estimate import Total, estimate_profile
+from harness.pricing.explain import render_counted, render_model_rates
 from harness.pricing.render import (
     device_label,
     human_hours,
@@ -72,7 +73,8 @@ def dry_run_text(options_list: Sequence[Any], echo: Callable[[str], None] | None
             f"{human_hours(Total.of(e.gpu_hours for e in estimates))} GPU-hours"
             + (f" on {gpu.device_name}" if gpu else ""))
     parts += [f"- Skipped: {line}." for line in skipped]
-    parts.append(render_assumptions(local, gpu, plans))
+    parts.append(render_model_rates(plans, local, gpu))
+    parts.append(render_assumptions(local, gpu, plans) + "\n" + render_counted())
     return "\n\n".join(parts)
 
 

@@ -3,12 +3,12 @@ machine and GPU-hours on the GPU table's card."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.pricing.overheads import trial_fixed_seconds
 from harness.pricing.stages import CostPoint, ProfilePlan, StagePlan
 from harness.pricing.tables import ThroughputTable
-from harness.pricing.workload import Workload
 
 # Evaluation is a forward pass only: about a third of a training step's work per image.
 EVAL_SPEEDUP = 3.0
@@ -75,10 +75,21 @@ class Total:
         return cls(sum(known) if known else None, complete)
 
 
-def trial_seconds(point: CostPoint, images_per_second: float) -> float:
-    """One trial of a cost point: every epoch trains (a fraction of the last) and evaluates."""
-    per_epoch_train = point.train_images * point.train_fraction
-    return point.epochs * (per_epoch_train + point.test_images / EVAL_SPEEDUP) / images_per_second
+def evaluated_per_trial(point: CostPoint) -> float:
+    """Images one trial scores: every epoch its test and validation splits, the whole
+    training split when the task scores it, the photographs; TTA's extra views once."""
+    per_epoch = point.test_images + point.train_eval_images + point.photo_images
+    return point.epochs * per_epoch + point.tta_images
+
+
+def trial_seconds(point: CostPoint, images_per_second: float,
+                  parameters: int | None = None) -> float:
+    """One trial of a cost point: every epoch trains (a fraction of the last) and every
+    evaluation pass scores at EVAL_SPEEDUP x the training speed; plus its fixed costs
+    (start-up, a report and a checkpoint per epoch: harness.pricing.overheads)."""
+    trained = point.epochs * point.train_images * point.train_fraction
+    images = trained + evaluated_per_trial(point) / EVAL_SPEEDUP
+    return images / images_per_second + trial_fixed_seconds(point.epochs, parameters)
 
 
 def concurrent_trials(stage: StagePlan, table: ThroughputTable) -> int:
@@ -91,18 +102,19 @@ def concurrent_trials(stage: StagePlan, table: ThroughputTable) -> int:
 
 
 def _price(stage: StagePlan, table: ThroughputTable | None,
-           macs: Mapping[Workload, int | None]) -> tuple[float | None, bool]:
+           plan: ProfilePlan) -> tuple[float | None, bool]:
     """Wall seconds of a stage on a table's machine, and whether MACs scaling was used."""
     if table is None or stage.trials is None or not stage.points:
         return None, False
     total, scaled = 0.0, False
     for point in stage.points:
-        found = table.rate(point.workload, macs.get(point.workload))
+        w = point.workload
+        found = table.rate(w, plan.macs.get(w), plan.forward_ops.get(w))
         if found is None:
             return None, False
         rate, was_scaled = found
         scaled |= was_scaled
-        total += point.weight * trial_seconds(point, rate)
+        total += point.weight * trial_seconds(point, rate, plan.parameters.get(w))
     return total / concurrent_trials(stage, table), scaled
 
 
@@ -112,8 +124,8 @@ def estimate_profile(plan: ProfilePlan, local: ThroughputTable | None,
     function of the plan and the two tables."""
     out = []
     for stage in plan.stages:
-        seconds, scaled_here = _price(stage, local, plan.macs)
-        gpu_seconds, scaled_gpu = _price(stage, gpu, plan.macs)
+        seconds, scaled_here = _price(stage, local, plan)
+        gpu_seconds, scaled_gpu = _price(stage, gpu, plan)
         images = None
         if stage.points:
             sizes = [p.train_images for p in stage.points]

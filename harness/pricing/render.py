@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from harness.pricing.estimate import EVAL_SPEEDUP, ProfileEstimate, Total
+from harness.pricing.estimate import ProfileEstimate, Total
 from harness.pricing.stages import ProfilePlan
 from harness.pricing.tables import ANCHOR_SOURCE, ThroughputTable
 from harness.pricing.timing import BUDGET_ENV, budget_seconds
@@ -99,13 +99,13 @@ def render_assumptions(local: ThroughputTable | None, gpu: ThroughputTable | Non
             + f" (timing stops after {BUDGET_ENV}={budget_seconds():g} s). Timing: the engine "
             "on synthetic data, one warm-up epoch and one timed epoch of a few steps.")
     if gpu is not None and gpu.source == ANCHOR_SOURCE:
-        lines.append(f"- GPU-hours: {ANCHOR_SOURCE}; a rough guide until "
-                     "benchmarks/gpu_suite.py has run on a GPU (it writes "
-                     "results/gpu/<card>-<date>/throughput.json, which replaces it). Small "
-                     "models do not fill a GPU, so they are slower than MACs suggest.")
+        lines.append(f"- GPU-hours: {ANCHOR_SOURCE}; a rough guide until the GPU suite "
+                     "(python -m benchmarks.gpu_suite) has run on a GPU (it writes "
+                     "results/gpu/<card>-<date>/throughput.json, which replaces it).")
     elif gpu is not None:
         lines.append(f"- GPU figures: {gpu.source} ({gpu.device_name}, torch {gpu.torch}, "
-                     f"{gpu.date}); workloads it lacks are scaled by MACs (~).")
+                     f"{gpu.date}); workloads it lacks are scaled by MACs and held to their "
+                     "launch-bound floor (~).")
         sharing = (gpu.sharing or {}).get("speedup")
         if sharing:
             best = max(sharing.items(), key=lambda kv: float(kv[1]))
@@ -113,13 +113,12 @@ def render_assumptions(local: ThroughputTable | None, gpu: ThroughputTable | Non
                          f"faster in aggregate at {best[0]} per card ({gpu.sharing.get('model')}, "
                          "GPU suite); GPU-hours above are one trial at a time.")
     else:
-        lines.append("- GPU-hours: no GPU figures yet; run benchmarks/gpu_suite.py on a GPU "
-                     "(it writes results/gpu/<card>-<date>/throughput.json).")
+        lines.append("- GPU-hours: no GPU figures yet; run the GPU suite (python -m "
+                     "benchmarks.gpu_suite) on a GPU (it writes "
+                     "results/gpu/<card>-<date>/throughput.json).")
     lines += [
-        "- Compute only: train images x epochs (x train_fraction) plus a test pass per epoch at "
-        f"{EVAL_SPEEDUP:g}x the training speed; on a CPU as many trials at once as Ray places "
-        "(CPUs / cpus_per_trial, each timed with that many threads), on a GPU one at a time. "
-        "Ray's start (~6 s), data loading and per-epoch checkpoints are extra.",
+        "- On a CPU as many trials at once as Ray places (CPUs / cpus_per_trial, each timed "
+        "with that many threads), on a GPU one at a time.",
         "- ≤: ASHA stage, every trial counted at its full epochs (an upper bound); so are "
         "tasks that stop early (e.g. task.stop_at_train_acc).",
         "- A stage built from earlier stages' records is resolved with placeholder records: "

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.pricing.counts import dataset_counts, evaluated_images, train_images
+from harness.pricing.counts import dataset_counts, eval_extras, evaluated_images, train_images
 from harness.pricing.placeholders import Reads, placeholder_records
-from harness.pricing.workload import Workload, macs_of, workload_of
+from harness.pricing.workload import Workload, macs_of, model_costs, workload_of
 from harness.space import (
     Choice,
     Grid,
@@ -38,8 +38,11 @@ class CostPoint:
     weight: float
     epochs: int
     train_images: int  # per epoch, after subset and long tail
-    test_images: int
+    test_images: int  # scored every epoch: the test split (or subset) and the validation split
     train_fraction: float = 1.0  # the last epoch may stop early (airbench's 9.9 epochs)
+    train_eval_images: int = 0  # scored every epoch too: the whole training split (train_eval)
+    tta_images: int = 0  # scored once, at the last epoch: the test split's extra TTA views
+    photo_images: int = 0  # scored every epoch: photographs, in images of the trial's shape
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class ProfilePlan:
     # One full config per workload (what a timing run trains) and its MACs per image.
     examples: Mapping[Workload, Mapping[str, Any]] = field(default_factory=dict)
     macs: Mapping[Workload, int | None] = field(default_factory=dict)
+    # Aten ops of one forward (a GPU step's launches) and parameters, per workload.
+    forward_ops: Mapping[Workload, int | None] = field(default_factory=dict)
+    parameters: Mapping[Workload, int | None] = field(default_factory=dict)
 
 
 def stage_trials(stage: Stage, space: Mapping[str, Any]) -> int:
@@ -173,8 +179,10 @@ def _cost_points(stage: Stage, configs: StageConfigs, trials: int, data_root: st
         counts = dataset_counts(config.dataset, data_root)
         workload = workload_of(config, counts, trial_threads(stage))
         first.setdefault(workload, config.to_dict())
+        extras = eval_extras(config, counts)
         key = (workload, config.epochs, train_images(config, counts), evaluated_images(config, counts),
-               float(getattr(config, "train_fraction", 1.0)))
+               float(getattr(config, "train_fraction", 1.0)), extras.train_eval, extras.tta,
+               extras.photos)
         merged[key] = merged.get(key, 0.0) + share
     keys = sorted(merged, key=lambda k: (k[0].key(), k[1:]))
     sampled = None
@@ -187,7 +195,7 @@ def _cost_points(stage: Stage, configs: StageConfigs, trials: int, data_root: st
         for k in picks:
             merged[k] += trials / MAX_POINTS
         keys = sorted(merged, key=lambda k: (k[0].key(), k[1:]))
-    points = tuple(CostPoint(k[0], merged[k], k[1], k[2], k[3], k[4]) for k in keys)
+    points = tuple(CostPoint(k[0], merged[k], *k[1:]) for k in keys)
     kept = {point.workload for point in points}
     for workload, config in first.items():  # in the study's order: the first is its first trial
         if workload in kept:
@@ -247,5 +255,7 @@ def plan_profile(study: Study, profile: Profile, overrides: Mapping[str, Any] | 
             cpus_per_trial=stage.cpus_per_trial))
         earlier += placeholder_records(stage, space, configs, reads)
     macs = {w: macs_of(w) for w in examples}
+    costs = {w: model_costs(w) for w in examples}
     return ProfilePlan(study.name, profile.name, profile.description, tuple(stages),
-                       examples, macs)
+                       examples, macs, {w: c[0] for w, c in costs.items()},
+                       {w: c[1] for w, c in costs.items()})

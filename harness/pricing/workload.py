@@ -106,3 +106,43 @@ def macs_of(workload: Workload) -> int | None:
         return int(count_macs(model, workload.in_shape))
     except Exception:  # noqa: BLE001 - a model that cannot run on meta is priced without MACs
         return None
+
+
+# Ops that only re-describe a tensor (no kernel runs): not counted as launches.
+_NO_KERNEL = {"view", "_unsafe_view", "t", "transpose", "permute", "expand", "reshape",
+              "as_strided", "detach", "alias", "unsqueeze", "squeeze", "slice", "select",
+              "split", "unbind", "flatten", "lift_fresh", "empty", "empty_like", "zeros_like"}
+
+
+def model_costs(workload: Workload) -> tuple[int | None, int | None]:
+    """(aten ops of one training-mode forward, parameters) of the workload's model, counted
+    on the meta device: the ops are its kernel launches per forward in eager mode."""
+    try:
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        from harness.plan import model_on_meta
+
+        model = model_on_meta(workload.model, workload.outputs, workload.in_shape,
+                              dict(workload.options))
+        parameters = sum(p.numel() for p in model.parameters())
+    except Exception:  # noqa: BLE001 - a model that cannot be built on meta is not counted
+        return None, None
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            name = func.overloadpacket.__name__
+            if name not in _NO_KERNEL and not getattr(func, "is_view", False):
+                Count.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    try:
+        model.train()
+        inputs = torch.zeros(2, *workload.in_shape, device="meta")
+        with Count():
+            model(inputs)
+        return Count.ops, parameters
+    except Exception:  # noqa: BLE001 - a forward that cannot run on meta: ops unknown
+        return None, parameters
