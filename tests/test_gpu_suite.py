@@ -183,3 +183,15 @@ def test_tiny_suite_shares_through_ray_and_logs_to_mlflow(tmp_path):
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"summary.md", "suite.json"}
     # Artifacts sit beside the database, not in the folder the suite ran from.
     assert (tmp_path / "store" / "mlflow-artifacts").is_dir() and not (tmp_path / "mlruns").exists()
+
+
+def test_data_that_cannot_be_read_is_one_message_and_exit_2(tmp_path):
+    missing = tmp_path / "no-data"
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_suite", "--device", "cpu", "--parts", "recipe",
+         "--data-root", str(missing), "--out", str(tmp_path / "real")],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert result.returncode == 2
+    assert f"gpu_suite: cannot load CIFAR-10: data root {missing} does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

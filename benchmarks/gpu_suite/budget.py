@@ -63,8 +63,9 @@ def part_deadline(part: str, seconds: float, grace: float = ALARM_GRACE_S) -> It
         return
 
     def on_alarm(_signum: int, _frame: object) -> None:
-        raise OverBudget(f"{part} overran its share of {seconds:.3g}s of the budget by more "
-                         f"than {grace:.0f}s without checking it, and was stopped")
+        raise OverBudget(f"{part} overran its share of {seconds:.3g}s of the budget and was "
+                         f"stopped by the alarm {grace:.3g}s past it (no check of its own "
+                         "came in time)")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, max(0.001, seconds + grace))

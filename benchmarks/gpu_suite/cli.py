@@ -101,4 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     ctx.log(f"GPU suite on {name} ({device.type}), writing {out}; optional modules: "
             + ", ".join(f"{m} {'yes' if v['ok'] else 'no'}" for m, v in modules.items()))
+    if {"throughput", "recipe", "sharing"} & set(selected):
+        # Decoded once, before any part's share starts: 60,000 JPEGs are the suite's data
+        # cost, not the throughput part's (the whole budget still counts them).
+        try:
+            ctx.data.get("cifar10")
+        except Exception as error:  # noqa: BLE001 - any reason the data cannot be read
+            print(f"gpu_suite: cannot load CIFAR-10: {error}", file=sys.stderr)
+            return 2
+        ctx.log(f"data: {ctx.data.describe()}")
     return run_suite(ctx, BODIES)

@@ -50,6 +50,7 @@ def part_recipe(ctx: Context) -> dict[str, Any]:
     else:
         raise SkipPart(f"the recipe {where} does not validate here: {'; '.join(errors)}")
     dataset = ctx.data.get("cifar10")
+
     def check_deadline(_metrics: Mapping[str, Any], _state: Any) -> None:
         ctx.deadline.check()  # every epoch: a recipe that overruns its share stops here
 
