@@ -413,6 +413,13 @@ def test_the_plan_counts_train_eval_tta_and_photos_from_the_task_options():
     denoise = TrialConfig.from_dict({"dataset": "cifar10", "model": "unet", "task": "denoise",
                                      "loss": "l2"})
     assert eval_extras(denoise, counts).photos == 2 * 427 * 640 // (32 * 32)
+    # and the plan carries them into its cost points
+    study = Study("fits", "", {"p": Profile("p", "", (Stage("only", {
+        "dataset": "digits", "model": "mlp", "task.stop_at_train_acc": 1.0, "task.tta": 1}),))},
+        lambda records, profile: [])
+    (point,) = plan_profile(study, study.profile("p")).stages[0].points
+    assert point.train_eval_images == point.train_images > 0
+    assert point.tta_images == 2 * point.test_images > 0  # no validation split: test only
 
 
 def test_checkpoints_and_start_up_are_counted_per_trial_and_epoch():
