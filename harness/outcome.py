@@ -2,8 +2,8 @@
 
 The record's ``status`` says how a trial ended (completed, stopped, diverged, failed,
 fitted), but "stopped" does not say who stopped it, and a trial that completed at chance
-level reads like any other. The outcome says both: "stopped early by halving at epoch 1",
-"diverged at epoch 3", "failed", "completed, at chance (test_acc 0.10)".
+level reads like any other. The outcome says both: "stopped by halving", "diverged",
+"failed", "at chance", "completed".
 """
 
 from __future__ import annotations
@@ -17,13 +17,6 @@ HALVING_SCHEDULERS = ("asha", "synchronous-halving")  # harness.halving.schedule
 # at 10 classes, an accuracy of 0.125 or less. A heuristic flag, not a test.
 CHANCE_MARGIN = 1.25
 CHANCE_METRICS = ("val_acc", "test_acc")  # the first one a record holds is judged
-
-
-def last_epoch(record: Mapping[str, Any]) -> int | None:
-    """The last epoch the trial's history reached (None without a history)."""
-    epochs = [entry.get("epoch") for entry in record.get("history") or []]
-    epochs = [epoch for epoch in epochs if isinstance(epoch, int)]
-    return max(epochs) if epochs else None
 
 
 def at_chance(record: Mapping[str, Any]) -> str | None:
@@ -41,18 +34,14 @@ def at_chance(record: Mapping[str, Any]) -> str | None:
 
 
 def trial_outcome(record: Mapping[str, Any]) -> str:
-    """How the trial ended, in a few words."""
+    """How the trial ended, in a word or three (a narrow table column: the epoch it
+    stopped at is the last step of its metrics)."""
     status = str(record.get("status"))
-    epoch = last_epoch(record)
-    at = f" at epoch {epoch}" if epoch is not None else ""
     if status == "stopped":
-        by = " by halving" if record.get("scheduler") in HALVING_SCHEDULERS else ""
-        return f"stopped early{by}{at}"
-    if status == "diverged":
-        return f"diverged{at}"
+        halving = record.get("scheduler") in HALVING_SCHEDULERS
+        return "stopped by halving" if halving else "stopped early"
     if status == "fitted":
-        return f"fitted (reached its train-accuracy target){at}"
-    if status in ("completed", "failed"):
-        chance = at_chance(record) if status == "completed" else None
-        return f"{status}, at chance ({chance})" if chance else status
-    return status
+        return "fitted (train target)"
+    if status == "completed" and at_chance(record):
+        return "at chance"
+    return status  # completed, diverged, failed

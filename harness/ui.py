@@ -33,13 +33,11 @@ from harness.tracking import (
     PRIMARY_MODE_TAG,
     quiet_mlflow,
 )
-from harness.ui_views import (  # noqa: F401 - re-exported: where they were before
-    MAX_VIEW_CHARS,
+from harness.ui_views import (  # noqa: F401 - VIEW_TAG_PREFIX, varying_params: as before
     VIEW_TAG_PREFIX,
     StageView,
     save_stage_views,
     varying_params,
-    view_envelope,
 )
 
 VIEW_URL_PARAM = "viewStateShareKey"
@@ -51,7 +49,7 @@ class UiLink(NamedTuple):
     its runs) and the URL that opens it."""
 
     study: str
-    what: str  # "smoke · sweep, by val_acc (test_acc beside it)"; "" for the study's runs
+    what: str  # "smoke · sweep: 4 runs by val_acc, test_acc beside it"; "": the runs page
     url: str
 
 

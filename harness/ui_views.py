@@ -11,7 +11,7 @@ test). So `harness ui` saves, per (profile, stage) the store holds, a view that:
   experiment as ``harness.stage_metric.<profile>/<stage>``; older stores: the task's
   validation metric where the runs have it, else the experiment's metric);
 - shows, in reading order: that metric, the test metric beside it, the trial's outcome
-  (the ``outcome`` tag: diverged, stopped early by halving, failed, at chance), then the
+  (the ``outcome`` tag: diverged, stopped by halving, failed, at chance), then the
   parameters that vary within the stage, most informative first (model, loss, lr, ...);
   parameters constant within the stage are hidden.
 
@@ -51,7 +51,7 @@ OUTCOME_TAG = "outcome"  # harness.outcome.trial_outcome, on trial runs
 STATUS_TAG = "status"  # older stores have only the record's status
 RUN_NAME_COLUMN = "attributes.`Run Name`"
 RUN_NAME_WIDTH = 300  # px: room for a short run name
-OUTCOME_WIDTH = 270  # px: "stopped early by halving at epoch 2"
+OUTCOME_WIDTH = 170  # px: "stopped by halving"
 # Parameters in the order a reader looks for them; then the model's and the loss's
 # options, then the rest alphabetically; the seed index last.
 LEADING_PARAMS = ("model", "loss", "imbalance_factor", "imbalance", "label_noise",
