@@ -179,7 +179,7 @@ def _ui(args: argparse.Namespace) -> int:
 
     from harness.plan import resolve_runs_dir
     from harness.tracking import tracking_uri
-    from harness.ui import ui_links
+    from harness.ui import home_url, ui_links
 
     uri = tracking_uri(resolve_runs_dir(args.runs_dir))
     # One server process: with MLflow's default of 4, uvicorn kills a worker that has not
@@ -189,11 +189,18 @@ def _ui(args: argparse.Namespace) -> int:
                "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
     base = f"http://127.0.0.1:{args.port}"
     links = ui_links(uri, base)
-    # The experiment's own page opens MLflow 3's GenAI view; these open its trials, best
-    # first, in a table of the study's metric and varying params (a saved view: harness.ui).
-    print(f"MLflow UI: {base}" + ("  (each study's trials, best first:)" if links else ""))
-    for study, url in links:
-        print(f"  {study}: {url}")
+    # An experiment's own page opens MLflow 3's GenAI view; these open one saved view per
+    # stage in the Model training view: its runs best first (harness.ui, harness.ui_views).
+    if links:
+        print("Each study's runs, one view per stage, best first on the metric it chose by:")
+    for study in dict.fromkeys(link.study for link in links):
+        print(f"  {study}")
+        for link in (link for link in links if link.study == study):
+            print(f"    {link.what + ': ' if link.what else ''}{link.url}")
+    print(f"MLflow UI: {home_url(base)}  (the studies)")
+    # The experiments list links to each experiment without that parameter (MLflow 3.18).
+    print('  A study opened from there shows MLflow\'s GenAI page until you click "Model '
+          'training" at the top of its sidebar once (the browser remembers it).')
     print(f"store: {uri}  (MLflow's server starts now; Ctrl-C stops it)", flush=True)
     # No job runner: it starts 8 more processes (huey consumers) for GenAI jobs (judges,
     # issue detection, trace rollups) that a store of training runs never uses, and each

@@ -145,7 +145,8 @@ def _run_stage(
     if tracker is not None:
         from harness.trials import stage_metric
 
-        tracker.set_primary_metric(*stage_metric(stage, space))  # how `harness ui` sorts
+        # How `harness ui` sorts: one view per stage (harness.ui_views).
+        tracker.set_stage_metric(plan.profile.name, stage.name, *stage_metric(stage, space))
 
     def where(record: dict[str, Any], trial_id: str) -> dict[str, Any]:
         return annotate(record, study=plan.study.name, profile=plan.profile.name,

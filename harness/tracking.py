@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
+from harness.outcome import trial_outcome
 
 DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlflow-artifacts"
@@ -48,6 +49,7 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI's "model training" experiment type
 PRIMARY_METRIC_TAG = "harness.primary_metric"  # the stages' metric: harness.ui sorts by it
 PRIMARY_MODE_TAG = "harness.primary_metric_mode"  # "max" or "min"
+STAGE_METRIC_TAG = "harness.stage_metric."  # + "<profile>/<stage>": "<metric> <mode>"
 MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limits
 MAX_METRICS_PER_BATCH = 1000
 # Trial statuses as MLflow run statuses: a stopped or diverged trial still finished cleanly.
@@ -112,6 +114,7 @@ def trial_tags(record: Mapping[str, Any]) -> dict[str, str]:
         "restored_from_epoch": record.get("restored_from_epoch"),
         "scheduler": record.get("scheduler"),  # fifo, synchronous-halving or asha
         "label": record.get("label"),
+        "outcome": trial_outcome(record),  # the runs table's status column (harness.ui_views)
         TRIAL_KEY_TAG: trial_key(record),
     }
     return {k: str(v) for k, v in tags.items() if v is not None}
@@ -331,6 +334,18 @@ class Tracker:
         try:
             for key, value in ((PRIMARY_METRIC_TAG, metric), (PRIMARY_MODE_TAG, mode)):
                 self.client.set_experiment_tag(self.experiment_id, key, value)
+        except Exception as error:  # noqa: BLE001 - never stop a study for a UI hint
+            print(f"harness: warning: could not tag the MLflow experiment: {error}")
+
+    def set_stage_metric(self, profile: str, stage: str, metric: str, mode: str) -> None:
+        """The metric a stage chose by, on the experiment, per profile and stage: `harness
+        ui` saves one view per stage sorted by it (harness.ui_views). Also the experiment's
+        primary metric. Best effort, like set_primary_metric."""
+        self.set_primary_metric(metric, mode)
+        try:
+            self.client.set_experiment_tag(
+                self.experiment_id, f"{STAGE_METRIC_TAG}{profile}/{stage}", f"{metric} {mode}"
+            )
         except Exception as error:  # noqa: BLE001 - never stop a study for a UI hint
             print(f"harness: warning: could not tag the MLflow experiment: {error}")
 

@@ -311,6 +311,12 @@ def test_run_then_tables_rebuilds_the_same_results(tmp_path, earlier_results, cl
     assert [len(json.loads(p.read_text())["history"]) for p in records] == [2, 2]
     assert (tmp_path / "runs" / "mlflow.db").exists()
     assert "INFO mlflow" not in result.stderr  # MLflow's own noise stays quiet
+    from mlflow import MlflowClient
+
+    # The metric the stage chose by, per profile and stage: what `harness ui`'s view sorts on.
+    store = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    assert store.get_experiment_by_name("tiny").tags["harness.stage_metric.quick/only"] == (
+        "test_acc max")
 
     def tables(*extra: str) -> str:
         dirs = ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]

@@ -1,12 +1,11 @@
 """`harness ui`: the MLflow server it starts and the URLs it prints.
 
-MLflow 3.17's UI opens an experiment in its GenAI (traces) view whatever the experiment's
-``mlflow.experimentKind`` tag says (a sidebar switch decides, default GenAI), nests trial
-runs under their collapsed parent run, and shows no metric or param column in its runs
-table until the user picks them; docs/mlflow-ui.md shows all three. `harness ui` saves,
-per study, an MLflow saved view (sort and columns) on the experiment and prints the URL
-that opens it in the "Model training" view: trials best first, in a table of the study's
-metric and the params its trials vary.
+MLflow 3.18's UI opens an experiment in its GenAI (traces) view whatever the experiment's
+``mlflow.experimentKind`` tag says (a sidebar switch decides, default GenAI), and shows
+no metric or param column in its runs table until the user picks them; docs/mlflow-ui.md
+shows both. `harness ui` saves, per study and stage, an MLflow saved view (filter, sort
+and columns: tests/test_ui_views.py reads them back) and prints the URLs that open them
+in the "Model training" view, then a base URL that opens the experiments list there.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from harness.tracking import Tracker, tracking_uri  # noqa: E402
 from harness.train import train  # noqa: E402
 from harness.ui import VIEW_TAG_PREFIX, runs_url, ui_links, varying_params  # noqa: E402
 
-VIEW_TAG = VIEW_TAG_PREFIX + "harness-trials"
+VIEW_TAG = VIEW_TAG_PREFIX + "harness-smoke-sweep"
 
 
 @pytest.fixture
@@ -64,7 +63,7 @@ def _tiny(runs: Path, trials: list[dict]) -> Tracker:
     parent run holds the trial runs."""
     tracker = Tracker.open(runs, "tiny")
     tracker.start_parent("smoke", runs / "ray" / "tiny-smoke", {"overrides": {}, "stages": ["sweep"]})
-    tracker.set_primary_metric("test_acc", "max")  # what the runner does for each stage
+    tracker.set_stage_metric("smoke", "sweep", "test_acc", "max")  # what the runner does
     tracker.log_trials(trials)
     return tracker
 
@@ -78,31 +77,32 @@ def _view(runs: Path, experiment_id: str) -> dict:
     return {**envelope, "state": json.loads(envelope["state"])}
 
 
-def test_ui_links_each_study_to_a_table_of_its_metric_and_varying_params_best_first(
+def test_ui_prints_each_studys_stage_views_first_then_the_experiments_list(
     runs, trials, monkeypatch, capsys
 ):
     tracker = _tiny(runs, trials)
     Tracker.open(runs, "denoise").set_primary_metric("test_loss", "min")  # no trials yet
     argv, out = _ui(runs, monkeypatch, capsys)
     base = "http://127.0.0.1:5123"
-    tiny = (f"{base}/#/experiments/{tracker.experiment_id}/runs?workflowType=machine_learning"
-            "&viewStateShareKey=harness-trials&compareRunsMode=TABLE")  # fmt: skip
-    assert f"\n  tiny: {tiny}\n" in out
-    # The view the link opens, as MLflow's UI reads a saved view: an envelope whose state
-    # sorts by the metric (best first) and selects it and the params that differ between
-    # trials (lr, repeat; not epochs, dataset, ... which all trials share) as columns.
-    view = _view(runs, tracker.experiment_id)
-    assert isinstance(view["name"], str) and isinstance(view["createdAt"], int)
-    assert view["state"] == {
-        "orderByKey": "metrics.`test_acc`",
-        "orderByAsc": False,
-        "selectedColumns": ["metrics.`test_acc`", "params.`lr`", "params.`repeat`"],
-    }
+    eid = tracker.experiment_id
+    sweep = (f"{base}/#/experiments/{eid}/runs?workflowType=machine_learning"
+             "&viewStateShareKey=harness-smoke-sweep&compareRunsMode=TABLE")  # fmt: skip
     denoise = Tracker.open(runs, "denoise").experiment_id
-    assert _view(runs, denoise)["state"] == {"orderByKey": "metrics.`test_loss`",
-                                             "orderByAsc": True,  # a metric to minimize
-                                             "selectedColumns": ["metrics.`test_loss`"]}  # fmt: skip
-    assert out.index("  denoise: ") < out.index("  tiny: ")
+    sorted_only = (f"{base}/#/experiments/{denoise}/runs?workflowType=machine_learning"
+                   "&orderByKey=metrics.%60test_loss%60&orderByAsc=true&compareRunsMode=CHART")  # fmt: skip
+    home = f"MLflow UI: {base}/#/experiments?workflowType=machine_learning"
+    assert out.startswith(
+        "Each study's runs, one view per stage, best first on the metric it chose by:\n"
+        f"  denoise\n    {sorted_only}\n"
+        f"  tiny\n    smoke · sweep: 3 runs by test_acc: {sweep}\n"
+        f"{home}  (the studies)\n"
+        '  A study opened from there shows MLflow\'s GenAI page until you click "Model '
+        'training" at the top of its sidebar once (the browser remembers it).\n'
+    )
+    # The view the link opens, as MLflow's UI reads a saved view (its content: test_ui_views).
+    view = _view(runs, eid)
+    assert isinstance(view["name"], str) and isinstance(view["createdAt"], int)
+    assert view["state"]["searchFilter"] == "tags.profile = 'smoke' AND tags.stage = 'sweep'"
     assert "Default" not in out  # MLflow's own empty experiment is not a study
     # One uvicorn worker: MLflow's default of 4 never comes up on a busy 2-core machine;
     # and no job runner (8 processes for GenAI jobs), unless the user asks for it.
@@ -111,23 +111,7 @@ def test_ui_links_each_study_to_a_table_of_its_metric_and_varying_params_best_fi
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
 
 
-def test_the_saved_view_follows_the_store_and_is_rewritten_only_when_it_changes(
-    runs, trials, monkeypatch, capsys
-):
-    tracker = _tiny(runs, trials[:2])  # lr varies, repeat does not yet
-    _ui(runs, monkeypatch, capsys)
-    first = _view(runs, tracker.experiment_id)
-    assert first["state"]["selectedColumns"] == ["metrics.`test_acc`", "params.`lr`"]
-    _ui(runs, monkeypatch, capsys)
-    assert _view(runs, tracker.experiment_id) == first  # same store: not even updatedAt
-    tracker.log_trial(trials[2])
-    _ui(runs, monkeypatch, capsys)
-    second = _view(runs, tracker.experiment_id)
-    assert second["state"]["selectedColumns"][-1] == "params.`repeat`"
-    assert second["createdAt"] == first["createdAt"] and second["name"] == first["name"]
-
-
-def test_a_store_where_the_view_cannot_be_saved_still_gets_sorted_links(
+def test_a_store_where_the_views_cannot_be_saved_still_gets_sorted_links(
     runs, trials, monkeypatch, capsys
 ):
     from mlflow import MlflowClient
@@ -140,8 +124,8 @@ def test_a_store_where_the_view_cannot_be_saved_still_gets_sorted_links(
 
     monkeypatch.setattr(MlflowClient, "set_experiment_tag", refuse)
     _argv, out = _ui(runs, monkeypatch, capsys)
-    assert "could not save the tiny view: attempt to write a readonly database" in out
-    assert (f"  tiny: http://127.0.0.1:5123/#/experiments/{tracker.experiment_id}/runs?"
+    assert "could not save the tiny views: attempt to write a readonly database" in out
+    assert (f"  tiny\n    http://127.0.0.1:5123/#/experiments/{tracker.experiment_id}/runs?"
             "workflowType=machine_learning&orderByKey=metrics.%60test_acc%60&orderByAsc=false"
             "&compareRunsMode=CHART\n") in out  # fmt: skip
 
@@ -163,12 +147,17 @@ def test_the_installed_mlflow_ui_reads_saved_views_from_the_url_and_experiment_t
     (bundle,) = build.glob("main.*.js")
     text = bundle.read_text(encoding="utf-8", errors="replace")
     assert '"viewStateShareKey"' in text and f'"{VIEW_TAG_PREFIX}"' in text
-    assert '"selectedColumns","columnOrder"' in text  # the UI state a saved view restores
+    # The UI state a saved view restores: its columns, their order and widths.
+    assert '"selectedColumns","columnOrder","columnWidths"' in text
+    # The search facets it restores (a chunk of its own): the stage filter and the sort.
+    chunks = (path.read_text(encoding="utf-8", errors="replace") for path in build.glob("*.js"))
+    assert any('["searchFilter","orderByKey","orderByAsc"' in chunk for chunk in chunks)
 
 
 def test_ui_on_a_runs_folder_without_a_store_creates_none(runs, monkeypatch, capsys):
     argv, out = _ui(runs, monkeypatch, capsys)
-    assert "MLflow UI: http://127.0.0.1:5123\n" in out and "#/experiments" not in out
+    assert out.startswith("MLflow UI: http://127.0.0.1:5123/#/experiments?workflowType=")
+    assert "#/experiments/" not in out
     assert not (runs / "mlflow.db").exists()
     assert ui_links(tracking_uri(runs), "http://x") == []
 

@@ -1,21 +1,22 @@
 """Screenshots of the MLflow UI as a user meets it after `harness run`: `harness ui` on a
 runs folder, driven by headless Chromium.
 
-    python tools/ui_screenshot.py --out shots/                  # runs `harness run tiny --profile smoke` first
+    python tools/ui_screenshot.py --out shots/                  # runs `harness run cnn_search --profile smoke` first
     python tools/ui_screenshot.py --out shots/ --runs-dir runs  # an existing runs folder
-    python tools/ui_screenshot.py --out shots/ --study cnn_search --profile smoke
+    python tools/ui_screenshot.py --out shots/ --study tiny --profile smoke
 
 Writes into --out (and the URLs, with what `harness ui` printed, into ``urls.txt``):
 
-- ``1-experiment.png``: the experiment's own page, /#/experiments/<id>, where the
-  experiments list leads (MLflow 3.17: the GenAI overview, unless the browser remembers
-  the "Model training" switch);
-- ``2-experiment-model-training.png``: the same with ``?workflowType=machine_learning``:
-  the runs table, trial runs nested under their collapsed parent run;
-- ``3-trials-table.png``: the URL `harness ui` prints for the study: its saved view,
-  trials flat, best first, in a table of the study's metric and varying params;
-- ``4-trials-charts.png``: the same as charts;
-- ``5-compare.png``: MLflow's comparison page of the five best trials.
+- ``1-experiments.png``: the base URL `harness ui` prints: the experiments list in the
+  "Model training" view;
+- ``2-experiment-model-training.png``: the study's runs page in that view: the trial runs
+  nested under their collapsed parent run;
+- ``3-stage-table.png``: the first stage view `harness ui` prints for the study: that
+  stage's trials, best first, in a table of its metric, outcome and varying params;
+- ``4-stage-validation.png``: the first stage view sorted on a validation metric (else
+  the second view), the test metric beside it;
+- ``5-stage-charts.png``: the same as charts;
+- ``6-compare.png``: MLflow's comparison page of that stage's five best trials.
 
 Needs Chromium (Debian: ``apt-get install -y chromium``; or --chromium PATH). Starts the
 server on a free port bound to 127.0.0.1 and stops it at the end, whatever happened.
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument("--runs-dir", type=Path,
                         help="a runs folder holding mlflow.db (default: run a study first)")
-    parser.add_argument("--study", default="tiny", help="the study to run and show")
+    parser.add_argument("--study", default="cnn_search", help="the study to run and show")
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--chromium", help="browser binary (default: the first of "
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.window_size)  # fmt: skip
             (args.out / "urls.txt").write_text(
                 "`harness ui` printed:\n"
-                + "".join(f"    {line}\n" for line in printed[:4] if line.strip())
+                + "".join(f"    {line}\n" for line in own_lines(printed))
                 + "".join(f"{name}: {url}\n" for name, url in urls.items())
             )
         finally:
@@ -173,35 +174,67 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def own_lines(printed: list[str]) -> list[str]:
+    """What `harness ui` printed before MLflow's server took over: up to its store line."""
+    end = next((i for i, line in enumerate(printed) if line.startswith("store: ")), 0)
+    return [line for line in printed[: end + 1] if line.strip()]
+
+
+def printed_links(printed: list[str], study: str) -> list[str]:
+    """The stage-view URLs `harness ui` printed under the study's heading, in its order."""
+    links, inside = [], False
+    for line in printed:
+        if line.startswith("  ") and not line.startswith("    "):
+            inside = line.strip() == study
+        elif inside and line.startswith("    "):
+            links.append(line.split()[-1])
+    return links
+
+
+def home_link(printed: list[str]) -> str:
+    line = next((line for line in printed if line.startswith("MLflow UI: ")), None)
+    if line is None:
+        raise SystemExit("`harness ui` printed no base URL:\n" + "\n".join(printed))
+    return line.split()[2]
+
+
 def pages(runs: Path, study: str, base: str, printed: list[str]) -> dict[str, str]:
-    """The pages shot: the experiment's own page (what the experiments list links to),
-    the same in the "Model training" view, the trials URL `harness ui` printed (a table)
-    and its charts, and MLflow's comparison of the five best trials (by the study's
-    metric; the first five trials for a store from before harness tagged it)."""
+    """The pages shot: the base URL `harness ui` printed (the experiments list), the
+    study's own page in the "Model training" view (its trials nested under the parent
+    run), the first stage view it printed (a table), the first one sorted on a
+    validation metric (else the second) as a table and as charts, and MLflow's
+    comparison of that stage's five best trials by its metric."""
     from mlflow import MlflowClient
 
-    from harness.tracking import PRIMARY_METRIC_TAG, PRIMARY_MODE_TAG, TRIAL_KEY_TAG, tracking_uri
+    from harness.tracking import tracking_uri
+    from harness.ui_views import VIEW_TAG_PREFIX
 
-    prefix = f"  {study}: "
-    trials = next((line[len(prefix):].strip() for line in printed if line.startswith(prefix)),
-                  None)  # fmt: skip
-    if trials is None:
-        raise SystemExit(f"`harness ui` printed no URL for {study!r}:\n" + "\n".join(printed))
+    links = printed_links(printed, study)
+    if not links or "viewStateShareKey=" not in links[0]:
+        raise SystemExit(f"`harness ui` printed no stage views for {study!r}:\n"
+                         + "\n".join(printed))  # fmt: skip
     client = MlflowClient(tracking_uri(runs))
     experiment = client.get_experiment_by_name(study)
     eid = experiment.experiment_id
-    metric = experiment.tags.get(PRIMARY_METRIC_TAG)
-    order = "ASC" if experiment.tags.get(PRIMARY_MODE_TAG) == "min" else "DESC"
-    best = client.search_runs([eid], filter_string=f"tags.`{TRIAL_KEY_TAG}` != ''",
-                              order_by=[f"metrics.`{metric}` {order}"] if metric else None,
-                              max_results=5)  # fmt: skip
+
+    def state(link: str) -> dict:
+        key = link.split("viewStateShareKey=")[1].split("&")[0]
+        return json.loads(json.loads(experiment.tags[VIEW_TAG_PREFIX + key])["state"])
+
+    chosen = next((link for link in links if "val_" in state(link)["orderByKey"]),
+                  links[min(1, len(links) - 1)])  # fmt: skip
+    view = state(chosen)
+    order = "ASC" if view["orderByAsc"] else "DESC"
+    best = client.search_runs([eid], filter_string=view["searchFilter"],
+                              order_by=[f"{view['orderByKey']} {order}"], max_results=5)  # fmt: skip
     ids = json.dumps([run.info.run_id for run in best], separators=(",", ":"))
     return {
-        "1-experiment": f"{base}/#/experiments/{eid}",
+        "1-experiments": home_link(printed),
         "2-experiment-model-training": f"{base}/#/experiments/{eid}?workflowType=machine_learning",
-        "3-trials-table": trials,
-        "4-trials-charts": trials.replace("compareRunsMode=TABLE", "compareRunsMode=CHART"),
-        "5-compare": f"{base}/#/compare-runs?runs={quote(ids)}"
+        "3-stage-table": links[0],
+        "4-stage-validation": chosen,
+        "5-stage-charts": chosen.replace("compareRunsMode=TABLE", "compareRunsMode=CHART"),
+        "6-compare": f"{base}/#/compare-runs?runs={quote(ids)}"
                      f"&experiments={quote(json.dumps([eid]))}&workflowType=machine_learning",
     }
 
