@@ -77,6 +77,8 @@ class Claim:
             raise ValueError(f"claim {self.name!r}: between needs threshold < upper")
 
     def threshold_text(self) -> str:
+        if self.deterministic:  # a computation: each seed agrees with the claim or not
+            return "every seed"
         if self.kind == "equivalence":
             return f"within ±{self.threshold:g}"
         if self.kind == "between":

@@ -36,18 +36,22 @@ def _one_sided_n(distance: float, sd: float, power: float) -> int | None:
 
     if distance <= 0 or sd <= 0:
         return None
+    effect = distance / sd
+    # Two seeds are the fewest an interval needs; statsmodels' root finder has no root
+    # below them, so an effect that large is answered before it is asked.
+    if TTestPower().power(effect_size=effect, nobs=2, alpha=ALPHA,
+                          alternative="larger") >= power:
+        return 2
     try:
-        with warnings.catch_warnings():  # no root: an effect too small to size, None below
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            n = TTestPower().solve_power(effect_size=distance / sd, nobs=None, alpha=ALPHA,
+            n = TTestPower().solve_power(effect_size=effect, nobs=None, alpha=ALPHA,
                                          power=power, alternative="larger")
     except (ValueError, RuntimeError):
         return None
     n = float(np.asarray(n).ravel()[0])
-    if not math.isfinite(n):  # no root: the effect is so large that 2 seeds are enough, or
-        enough = TTestPower().power(effect_size=distance / sd, nobs=2, alpha=ALPHA,
-                                    alternative="larger")
-        return 2 if enough >= power else None  # so small that no n up to the solver's is
+    if not math.isfinite(n):  # no root: an effect too small for any n the solver tries
+        return None
     if n > MOST_SEEDS:
         return None
     return max(2, math.ceil(n))
@@ -94,6 +98,9 @@ class PowerLine:
     profile_n: int | None
     tost: float | None = None
 
+    def _towards(self) -> str:
+        return _towards_of(self.claim, self.mean)
+
     def text(self) -> str:
         c = self.claim
         if self.pilot_n < 2:
@@ -107,12 +114,17 @@ class PowerLine:
         elif self.needed is None:
             need = "needs: unknown (no spread, or an effect on the threshold)"
         else:
-            need = f"needs n ≈ {self.needed} for 80% power"
+            need = f"needs n ≈ {self.needed} for 80% power to read {self._towards()}"
         have = f"profile n = {self.profile_n}" if self.profile_n is not None else "profile n: ?"
         verdict = ""
         if self.needed is not None and self.profile_n is not None:
             verdict = ": underpowered" if self.profile_n < self.needed else ": enough"
         return f"- {c.name} ({c.threshold_text()}): {pilot}; {need}; {have}{verdict}"
+
+
+def _towards_of(claim: Claim, mean: float) -> str:
+    """The verdict the pilot's mean points to: supported or contradicted."""
+    return "supported" if claim.on_its_side(mean) else "contradicted"
 
 
 def pilot_evidence(study: Any, results_dir: Path) -> tuple[Evidence, ...] | None:

@@ -66,7 +66,10 @@ PARTS = {
 }
 DERIVATION_2 = _check("claim 2's derivation", "the regret bound follows from <w*, w_(T+1)> <= 0",
                       "the derivation's step holds, in every seed")
-THEORY_CLAIMS = (*STATED.values(), *PARTS.values(), DERIVATION_2)
+# In the write-up's order, each claim's parts in its place, claim 2's derivation last.
+THEORY_CLAIMS = (*(claim for number in sorted(TOPICS) for claim in
+                   ([STATED[number]] if number in STATED else
+                    [c for (n, _), c in PARTS.items() if n == number])), DERIVATION_2)
 # The committed mini records size later runs and are no evidence (git history).
 PILOT = Pilot("mini", "the mini checks first committed in 47c4937 (2026-11-28) and re-run "
                       "from 7839f73 in b645977 (2026-12-06); the claims first appear in "
@@ -177,14 +180,15 @@ def evidence(records: list[dict[str, Any]]) -> tuple[Evidence, ...]:
     agree unless the check finds a wrong number; claim 2's derivation only where it holds;
     claims 4 and 5 part by part."""
     results = _claim_records(records)
-    stated = [_agreement(claim, results.get(number),
-                         lambda r: r["verdict"] in (HOLDS, DERIVATION_WRONG))
-              for number, claim in STATED.items()]
-    parts = [_agreement(claim, results.get(number),
-                        lambda r, part=(number, name): _part_agrees(part, r))
-             for (number, name), claim in PARTS.items()]
-    derivation = _agreement(DERIVATION_2, results.get(2), lambda r: r["verdict"] == HOLDS)
-    return (*stated, *parts, derivation)
+    judged = {claim.name: _agreement(claim, results.get(number),
+                                     lambda r: r["verdict"] in (HOLDS, DERIVATION_WRONG))
+              for number, claim in STATED.items()}
+    judged.update({claim.name: _agreement(claim, results.get(number),
+                                          lambda r, part=(number, name): _part_agrees(part, r))
+                   for (number, name), claim in PARTS.items()})
+    judged[DERIVATION_2.name] = _agreement(DERIVATION_2, results.get(2),
+                                           lambda r: r["verdict"] == HOLDS)
+    return tuple(judged[claim.name] for claim in THEORY_CLAIMS)
 
 
 def narrative(records: list[dict[str, Any]], profile: str, upstream: Upstream) -> Narrative:

@@ -311,6 +311,13 @@ def test_run_then_tables_rebuilds_the_same_results(tmp_path, earlier_results, cl
     assert [len(json.loads(p.read_text())["history"]) for p in records] == [2, 2]
     assert (tmp_path / "runs" / "mlflow.db").exists()
     assert "INFO mlflow" not in result.stderr  # MLflow's own noise stays quiet
+    # The claims (the tiny study states none) and their hash were registered before the
+    # first trial started, and travel with the records in run.json.
+    from harness.registration import claims_hash
+
+    registration = json.loads((out / "run.json").read_text())["registration"]
+    assert registration["claims"] == {} and registration["hash"] == claims_hash({})
+    assert registration["registered_at"] <= registration["first_trial_at"]
 
     def tables(*extra: str) -> str:
         dirs = ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]

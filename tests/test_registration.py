@@ -242,7 +242,7 @@ def test_the_dry_run_power_table_names_the_pilot_and_the_profiles_n(tmp_path: Pa
     line = next(line for line in text.splitlines() if line.startswith(f"- {gaussian.name}"))
     n_mini = claim_entries(get_study("denoising"), "mini")[gaussian.name]["n"]
     expected = needed_seeds(gaussian, [0.3, -0.2, 0.1, -0.4])
-    assert "over 4 seeds" in line and f"needs n ≈ {expected} for 80% power" in line
+    assert "over 4 seeds" in line and f"needs n ≈ {expected} for 80% power to read supported" in line
     assert f"profile n = {n_mini}" in line
     assert ("underpowered" if n_mini < expected else "enough") in line
     assert "pilot" in text.splitlines()[0] and str(folder.parent) in text.splitlines()[0]
