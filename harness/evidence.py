@@ -20,8 +20,11 @@ A verdict is *post hoc* when its records carry no registration of the claim, or 
 says so and names what changed (``Judging``, set by ``harness.study.Study.narrate`` from
 the run's run.json).
 
-Intervals: a t-interval over seeds (each seed's effect one observation); for a cell with
-one seed, a percentile bootstrap over the test examples' per-example effects.
+Intervals: a t-interval over seeds (each seed's effect one observation); where the
+records hold per-example test outcomes (a confusion matrix), the wider of that and a
+seeded hierarchical bootstrap over seeds, then test images, so the interval carries the
+test set's sampling variance too; for a cell with one seed, a percentile bootstrap over
+the test examples' per-example effects. Each interval names its method.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -311,6 +314,33 @@ def bootstrap_interval(values: Sequence[float], level: float = LEVEL, resamples:
                     "bootstrap over test images")
 
 
+HIERARCHICAL = "hierarchical bootstrap over seeds, then test images"
+# Per seed: the per-example 0/1 outcome arrays its effect is computed from (one array per
+# arm and class, say); the effect function maps one seed's arrays to its effect.
+SeedExamples = Sequence[np.ndarray]
+EffectOf = Callable[[Sequence[np.ndarray]], float]
+
+
+def hierarchical_bootstrap(seeds: Sequence[SeedExamples], effect: EffectOf,
+                           level: float = LEVEL, resamples: int = 2000,
+                           seed: int = 0) -> Interval | None:
+    """Mean effect over seeds and a percentile interval from a seeded two-level bootstrap:
+    seeds drawn with replacement, then within each drawn seed every outcome array's test
+    examples drawn with replacement (each class keeps its size), so the interval carries
+    test-set variance as well as seed-to-seed variance."""
+    if len(seeds) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    observed = float(np.mean([effect(arrays) for arrays in seeds]))
+    means = np.empty(resamples)
+    for b in range(resamples):
+        drawn = rng.integers(0, len(seeds), size=len(seeds))
+        means[b] = np.mean([effect([a[rng.integers(0, len(a), size=len(a))] if len(a) else a
+                                    for a in seeds[i]]) for i in drawn])
+    low, high = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
+    return Interval(observed, float(low), float(high), len(seeds), HIERARCHICAL)
+
+
 def judge(claim: Claim, interval: Interval | None) -> Evidence:
     """The verdict the interval gives the claim (see the module docstring)."""
     if interval is None:
@@ -346,7 +376,8 @@ def _value_text(claim: Claim, values: Sequence[float]) -> str:
 def judge_seeds(claim: Claim, per_seed: Sequence[float],
                 per_example: Sequence[float] | None = None, note: str = "",
                 seed: int = 0, gate: Gate | None = None, covers: str = "",
-                value_text: str = "") -> Evidence:
+                value_text: str = "", examples: Sequence[SeedExamples] | None = None,
+                effect_of: EffectOf | None = None) -> Evidence:
     """The claim judged from its effect measured once per seed.
 
     First the adequacy ``gate`` (measured by the study from the records): a failed gate
@@ -359,7 +390,10 @@ def judge_seeds(claim: Claim, per_seed: Sequence[float],
     Non-finite effects (a seed that never measured it) are left out. The interval is cut
     at the claim's ``limits``. ``covers`` says what ran, the only thing the verdict
     covers; ``value_text`` says a deterministic check's computed value in the claim's
-    words (else its value per seed)."""
+    words (else its value per seed). Where the records hold per-example test outcomes
+    (``examples`` per seed, and ``effect_of`` one seed's effect from them), the interval
+    is the wider of the t-interval over seeds and the hierarchical bootstrap (seeds, then
+    test images), and its method names which one the verdict used."""
     values = tuple(float(v) for v in per_seed if math.isfinite(float(v)))
     extra = {"note": note, "values": values, "gate": gate, "covers": covers}
     if gate is not None and not gate.passed:
@@ -370,6 +404,15 @@ def judge_seeds(claim: Claim, per_seed: Sequence[float],
                                        value_text=value_text or _value_text(claim, values),
                                        **extra))
     interval = t_interval(values)
+    if interval is not None and examples is not None and effect_of is not None:
+        boot = hierarchical_bootstrap(examples, effect_of, seed=seed)
+        if boot is not None:
+            wider, other = (boot, interval) if boot.high - boot.low > \
+                interval.high - interval.low else (interval, boot)
+            shown = other.within(claim.limits).text(marks=claim.marks, signed=claim.signed)
+            said = f"the {other.method} gives the narrower {shown}"
+            extra["note"] = f"{note}; {said}" if note else said
+            interval = wider
     if interval is None and len(values) == 1 and per_example is not None:
         interval = bootstrap_interval(per_example, seed=seed)
     if interval is not None:

@@ -10,8 +10,10 @@ adjustment and balanced softmax, with seeds repeated and the published figures a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.evidence import Claim, Evidence, Gate, judge_seeds, not_measured
@@ -384,6 +386,52 @@ def _paired_differences(values: pd.Series, cb_focal: str) -> pd.Series:
     return (by_seed[cb_focal] - by_seed["CE"]).dropna()
 
 
+def _class_outcomes(record: dict[str, Any]) -> list[np.ndarray]:
+    """Per class, the 0/1 outcome of each of its test images, from the confusion matrix
+    (rows: true class): the examples a hierarchical bootstrap draws from."""
+    matrix = np.asarray(record.get("confusion_matrix") or [], dtype=int)
+    return [np.r_[np.ones(matrix[c, c]), np.zeros(matrix[c].sum() - matrix[c, c])]
+            for c in range(len(matrix))]
+
+
+def paired_outcomes(main: list[dict[str, Any]], cb_focal: str) -> list[list[np.ndarray]]:
+    """Per seed run with both losses: CE's class outcome arrays, then CB-focal's; empty
+    when a record carries no confusion matrix (an older record)."""
+    by_seed: dict[int, dict[str, dict[str, Any]]] = {}
+    for record in main:
+        by_seed.setdefault(int(record["config"].get("repeat", 0)), {})[record.get("label")] = record
+    out = []
+    for repeat in sorted(by_seed):
+        pair = by_seed[repeat]
+        if "CE" not in pair or cb_focal not in pair:
+            continue
+        arms = [_class_outcomes(pair["CE"]), _class_outcomes(pair[cb_focal])]
+        if not all(arms) or len(arms[0]) != len(arms[1]):
+            return []
+        out.append([*arms[0], *arms[1]])
+    return out
+
+
+def _rare_gain(arrays: Sequence[np.ndarray]) -> float:
+    """CB-focal - CE mean accuracy (points) over the rarer half of the classes, from one
+    seed's class outcomes (CE's classes, then CB-focal's)."""
+    k = len(arrays) // 2
+    rare = [c for c in range(k) if c >= (k - 1) / 2]  # the rarer half, as rarer_half_evidence
+
+    def mean(arms: Sequence[np.ndarray]) -> float:
+        return float(np.mean([a.mean() for a in arms]))
+    return 100 * (mean([arrays[k + c] for c in rare]) - mean([arrays[c] for c in rare]))
+
+
+def _error_gain(arrays: Sequence[np.ndarray]) -> float:
+    """CB-focal - CE top-1 test error (points) from one seed's class outcomes."""
+    k = len(arrays) // 2
+
+    def accuracy(arms: Sequence[np.ndarray]) -> float:
+        return float(np.concatenate(list(arms)).mean())
+    return 100 * (accuracy(arrays[:k]) - accuracy(arrays[k:]))
+
+
 def rarer_half_evidence(main: list[dict[str, Any]], factor: float) -> Evidence:
     claim = CB_FOCAL_HELPS_RARE
     per_class = per_class_frame(main)
@@ -402,7 +450,9 @@ def rarer_half_evidence(main: list[dict[str, Any]], factor: float) -> Evidence:
                 f"{', '.join(map(str, at_chance))} (lowest {worst['accuracy'] * 100:.1f}%)"
                 if at_chance else
                 f"CE's lowest class accuracy {worst['accuracy'] * 100:.1f}% (chance 10%)")
-    return judge_seeds(claim, _paired_differences(accuracy, cb_focal).to_numpy(), gate=gate)
+    examples = paired_outcomes(main, cb_focal) or None
+    return judge_seeds(claim, _paired_differences(accuracy, cb_focal).to_numpy(), gate=gate,
+                       examples=examples, effect_of=_rare_gain)
 
 
 def overall_error_evidence(main: list[dict[str, Any]], factor: float) -> Evidence:
@@ -418,7 +468,9 @@ def overall_error_evidence(main: list[dict[str, Any]], factor: float) -> Evidenc
     lowest = float(both["final.test_acc"].min())
     gate = Gate(lowest > CHANCE, f"the lowest overall test accuracy of the two is "
                                  f"{lowest * 100:.1f}% (chance 10%)")
-    return judge_seeds(claim, _paired_differences(error, cb_focal).to_numpy(), gate=gate)
+    examples = paired_outcomes(main, cb_focal) or None
+    return judge_seeds(claim, _paired_differences(error, cb_focal).to_numpy(), gate=gate,
+                       examples=examples, effect_of=_error_gain)
 
 
 def evidence(records: list[dict[str, Any]]) -> tuple[Evidence, ...]:

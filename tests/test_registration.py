@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from test_study_verdicts import denoising_records, imbalance_records, table1_records
 
 from harness.evidence import (
@@ -251,3 +252,32 @@ def test_the_dry_run_power_table_names_the_pilot_and_the_profiles_n(tmp_path: Pa
 
 def test_the_dry_run_power_table_says_when_the_pilot_is_missing(tmp_path: Path):
     assert "are not there" in power_text("denoising", "mini", tmp_path)
+
+
+# ---------------------------------------------------------------------------- test-set variance
+
+
+def test_a_hierarchical_bootstrap_carries_the_test_sets_variance():
+    """Three seeds that agree almost exactly, each on 20 test images: the t-interval over
+    seeds is narrow, but 20 images per arm leave the effect far less certain; the verdict
+    reads the wider interval and names it, with the other one beside it."""
+    import numpy as np
+
+    from harness.evidence import HIERARCHICAL, hierarchical_bootstrap
+
+    def arms(correct_a: int, correct_b: int) -> list[np.ndarray]:
+        return [np.r_[np.ones(correct_a), np.zeros(20 - correct_a)],
+                np.r_[np.ones(correct_b), np.zeros(20 - correct_b)]]
+
+    def gain(arrays) -> float:
+        return 100 * float(arrays[1].mean() - arrays[0].mean())
+
+    seeds = [arms(10, 13), arms(10, 13), arms(11, 14)]
+    first = hierarchical_bootstrap(seeds, gain, seed=1)
+    assert first == hierarchical_bootstrap(seeds, gain, seed=1)  # seeded
+    assert first.method == HIERARCHICAL and first.estimate == pytest.approx(15.0)
+    claim = Claim("gain", "b beats a", "b - a accuracy (points)", "greater", 0.0)
+    assert judge_seeds(claim, [15.0, 15.0, 15.1]).verdict == SUPPORTED  # seeds alone
+    judged = judge_seeds(claim, [15.0, 15.0, 15.1], examples=seeds, effect_of=gain)
+    assert judged.interval.method == HIERARCHICAL and judged.interval.low < 0 < 15
+    assert judged.verdict == INCONCLUSIVE and "the t over seeds gives the narrower" in judged.note
