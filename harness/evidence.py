@@ -303,13 +303,16 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> Interval | None
 def bootstrap_interval(values: Sequence[float], level: float = LEVEL, resamples: int = 2000,
                        seed: int = 0) -> Interval | None:
     """Mean and percentile-bootstrap interval over per-example effects (one seed's test
-    images), from a seeded generator so the same records give the same interval."""
+    images; scipy.stats.bootstrap), from a seeded generator so the same records give the
+    same interval."""
+    from scipy import stats
+
     data = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
     if len(data) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    low, high = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
+    result = stats.bootstrap((data,), np.mean, confidence_level=level, n_resamples=resamples,
+                             method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
     return Interval(float(data.mean()), float(low), float(high), len(data),
                     "bootstrap over test images")
 
