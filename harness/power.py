@@ -97,6 +97,7 @@ class PowerLine:
     needed: int | None
     profile_n: int | None
     tost: float | None = None
+    gate_failed: str = ""  # the pilot's records fail the claim's gate: what they show
 
     def _towards(self) -> str:
         return _towards_of(self.claim, self.mean)
@@ -109,15 +110,20 @@ class PowerLine:
             pilot = f"pilot: {self.mean:+.3g} ± {self.sd:.3g} (mean ± sd) over {self.pilot_n} seeds"
             if self.tost is not None:
                 pilot += f", TOST p = {self.tost:.2f}"
-        if c.deterministic:
+        if self.gate_failed:
+            need = (f"its gate failed in the pilot ({self.gate_failed}): more seeds cannot "
+                    "judge it, a run in the regime its gate names can")
+        elif c.deterministic:
             need = "a deterministic check: any n"
+        elif self.pilot_n > 1 and self.sd == 0:
+            need = "no spread in the pilot: it holds or fails by its value at any n"
         elif self.needed is None:
             need = "needs: unknown (no spread, or an effect on the threshold)"
         else:
             need = f"needs n ≈ {self.needed} for 80% power to read {self._towards()}"
         have = f"profile n = {self.profile_n}" if self.profile_n is not None else "profile n: ?"
         verdict = ""
-        if self.needed is not None and self.profile_n is not None:
+        if self.needed is not None and self.profile_n is not None and not self.gate_failed:
             verdict = ": underpowered" if self.profile_n < self.needed else ": enough"
         return f"- {c.name} ({c.threshold_text()}): {pilot}; {need}; {have}{verdict}"
 
@@ -164,7 +170,9 @@ def power_lines(study: Any, profile: str, results_dir: Path) -> list[PowerLine]:
         lines.append(PowerLine(item.claim, len(values), mean, sd,
                                needed_seeds(item.claim, values),
                                claim_n(item.claim, study.profile(profile)),
-                               tost_p(item.claim, values)))
+                               tost_p(item.claim, values),
+                               item.gate.measured if item.gate and not item.gate.passed
+                               else ""))
     return lines
 
 

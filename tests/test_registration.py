@@ -281,3 +281,21 @@ def test_a_hierarchical_bootstrap_carries_the_test_sets_variance():
     judged = judge_seeds(claim, [15.0, 15.0, 15.1], examples=seeds, effect_of=gain)
     assert judged.interval.method == HIERARCHICAL and judged.interval.low < 0 < 15
     assert judged.verdict == INCONCLUSIVE and "the t over seeds gives the narrower" in judged.note
+
+
+def test_a_pilot_outside_a_claims_gate_sizes_no_n(tmp_path: Path):
+    from harness.files import write_json_atomic
+
+    records = imbalance_records([20.0, 25.0, 30.0], [-2.0, -1.0, -3.0])
+    for r in records:
+        if r.get("label") == "CE":
+            r["per_class_accuracy"] = [0.9] * 5 + [0.0] * 5
+    folder = tmp_path / "imbalance" / "mini" / "records" / "main"
+    for i, r in enumerate(records):
+        write_json_atomic(folder / f"{i}.json", r)
+    lines = power_text("imbalance", "mini", tmp_path).splitlines()
+    rare = next(line for line in lines if line.startswith("- CB-focal helps the rarer"))
+    assert "its gate failed in the pilot (CE at or below chance" in rare
+    assert "needs n" not in rare and "underpowered" not in rare
+    overall = next(line for line in lines if line.startswith("- CB-focal worse overall"))
+    assert "needs n ≈" in overall
