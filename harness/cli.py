@@ -127,6 +127,11 @@ def _run(args: argparse.Namespace) -> int:
             print_dry_runs([replace(options, study=name) for name in list_studies()])
         else:
             print_dry_run(options)
+            from harness.plan import resolve_results_dir
+            from harness.power import power_text
+
+            print(power_text(options.study, options.profile,
+                             resolve_results_dir(options.results_dir)))
         return 0
     from harness.runner import run_study
 

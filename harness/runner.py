@@ -43,6 +43,8 @@ from harness.plan import (
     validate_space,
 )
 from harness.records import annotate, finished
+from harness.registration import mark_first_trial, read_registration
+from harness.registration import register as register_claims
 from harness.results import (
     NoFinishedTrials,
     no_finished_message,
@@ -283,6 +285,9 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
             _forget_from(plan, plan.profile.stages[[s.name for s in plan.profile.stages]
                                                    .index(options.rerun)])
         write_json_atomic(plan.state_dir / PLAN_FILE, plan.fingerprint())
+        # The claims and their hash, before any trial: a verdict is judged only under the
+        # claims its records were run with (harness.registration).
+        register_claims(plan.study, plan.profile.name, plan.state_dir, options.resume)
         tracker = _start_tracker(plan, store)
         try:
             for stage in plan.profile.stages:
@@ -301,6 +306,7 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
                 write_json_atomic(start_marker(plan, stage),
                                   {"stage": stage.name, "fingerprint": fingerprint,
                                    "definition": stage_definition(stage, space)})
+                mark_first_trial(plan.state_dir)
                 records += _run_stage(plan, stage, space, tracker, echo)
                 ran.append(stage.name)
         except BaseException as error:
@@ -312,6 +318,7 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
             "overrides": plan.overrides, "where": where, "trials": len(records),
             "stages_run": ran, "stages_kept": skipped,
             "wall_seconds": round(time.perf_counter() - started, 1),
+            "registration": read_registration(plan.state_dir),
         })
         if tracker is not None:
             tracker.log_results(out)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RegistryError
-from harness.evidence import Evidence, verdict_by_claim, verdict_counts
+from harness.evidence import Claim, Evidence, judging, verdict_by_claim, verdict_counts
 from harness.registry import Registry
 
 SpaceBuilder = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
@@ -93,6 +93,17 @@ class Narrative:
 
 
 NarrativeFunction = Callable[..., Narrative]
+EvidenceFunction = Callable[[list[dict[str, Any]]], tuple[Evidence, ...]]
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """Earlier records a study names as its pilot (``harness.power``): they size later
+    runs' n, and are never evidence for a claim."""
+
+    profile: str  # results/<study>/<profile>/records
+    history: str  # what they are and when they were made, e.g. the commits that made them
+    first_record: str = ""  # when records of this profile were first made (a commit, a date)
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,11 @@ class Study:
     # Studies whose results (same profile) the summary and narrative read; they then take
     # a third argument, an Upstream. The runner and `harness list` order studies after them.
     uses: tuple[str, ...] = ()
+    # The claims the study judges (registered by `harness run` before any trial), the
+    # function that judges them from records, and the pilot that sizes their n.
+    claims: tuple[Claim, ...] = ()
+    evidence: EvidenceFunction | None = None
+    pilot: Pilot | None = None
 
     def __post_init__(self) -> None:
         wanted = 3 if self.uses else 2
@@ -172,12 +188,29 @@ class Study:
         return [*outputs, deviations] if deviations is not None else outputs
 
     def narrate(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> Narrative:
-        """The paper's text for the study; ``results_dir`` holds the results it uses."""
+        """The paper's text for the study; ``results_dir`` holds the results it uses. Its
+        claims are judged under the registration in the run's run.json, at the scale of
+        its records, with the n its pilot says each needs (``harness.registration``)."""
         if self.narrative is None:
             raise RegistryError(f"study {self.name!r} has no narrative")
-        if self.uses:
-            return self.narrative(records, profile, self.upstream(profile, results_dir))
-        return self.narrative(records, profile)
+        with judging(self.judging(records, profile, results_dir)):
+            if self.uses:
+                return self.narrative(records, profile, self.upstream(profile, results_dir))
+            return self.narrative(records, profile)
+
+    def judging(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> Any:
+        """The ``harness.evidence.Judging`` its records' verdicts are read under."""
+        import json
+
+        from harness.power import needed_by_claim
+        from harness.registration import judging_for
+        from harness.results import RUN_FILE
+
+        run_file = Path(results_dir) / self.name / profile / RUN_FILE
+        run = json.loads(run_file.read_text()) if run_file.is_file() else None
+        needed = needed_by_claim(self, results_dir) if self.pilot is not None else {}
+        pilot = f"results/{self.name}/{self.pilot.profile}" if self.pilot is not None else ""
+        return judging_for(self, profile, records, run, needed, pilot)
 
 
 def _positional_count(function: Callable[..., Any]) -> int:

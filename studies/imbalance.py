@@ -10,11 +10,13 @@ adjustment and balanced softmax, with seeds repeated and the published figures a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from harness.evidence import Claim, Evidence, judge_seeds, not_measured
+from harness.evidence import Claim, Evidence, Gate, judge_seeds, not_measured
 from harness.records import is_finished
 from harness.report import (
     Plot,
@@ -31,7 +33,7 @@ from harness.report import (
 )
 from harness.selection import mean_selection_score
 from harness.space import LABEL_KEY, grid, variants
-from harness.study import Narrative, Profile, Stage, Study, register_study
+from harness.study import Narrative, Pilot, Profile, Stage, Study, register_study
 
 SWEEP_FACTOR = 100
 # The write-up's claims, fixed before any trial runs: each compares CB-focal (the sweep's
@@ -40,16 +42,28 @@ SWEEP_FACTOR = 100
 AT_FACTOR = "at the largest imbalance factor run (IF 100 in the mini and paper profiles)"
 RARER_HALF_EFFECT = ("CB-focal - CE mean test accuracy (points) on the rarer half of the "
                      f"classes, paired by seed, {AT_FACTOR}")
+# Each claim means something only where both losses learned: a rarer class CE never
+# predicts (accuracy 0 in every seed) is "helped" by any loss that predicts it at all.
+CHANCE = 0.1  # ten classes
+EVERY_CLASS_LEARNED = ("every class scores above chance (10%) under CE in every seed, so "
+                       "CE is a baseline the rarer classes can be helped beyond")
+BOTH_LEARN = "CE and CB-focal both score above chance (10%) overall in every seed"
 CB_FOCAL_HELPS_RARE = Claim(
     "CB-focal helps the rarer classes",
     "class-balanced focal loss (best beta) raises the rarer classes' test accuracy over "
     "cross-entropy",
-    RARER_HALF_EFFECT, "greater", 0.0)
+    RARER_HALF_EFFECT, "greater", 0.0, stage="main", gate=EVERY_CLASS_LEARNED)
 CB_FOCAL_WORSE_OVERALL = Claim(
     "CB-focal worse overall",
     "class-balanced focal loss has a higher top-1 test error than cross-entropy overall",
     f"CB-focal - CE top-1 test error (points), paired by seed, {AT_FACTOR}",
-    "greater", 0.0)
+    "greater", 0.0, stage="main", gate=BOTH_LEARN)
+# The committed mini records size later runs and are no evidence (git history).
+PILOT = Pilot("mini", "the mini records first committed in 588781f (2026-11-27), re-run in "
+                      "8dd6b37 (2026-11-28) and again at a133a7a (committed in 3c88b20, "
+                      "2026-12-06); the claims first appear in a133a7a, after the earlier "
+                      "records were seen",
+              first_record="2026-11-27 (588781f)")
 CLAIMS = (CB_FOCAL_HELPS_RARE, CB_FOCAL_WORSE_OVERALL)
 # Top-1 test error (%) on canonical long-tailed CIFAR-10 with ResNet-32, as published.
 PUBLISHED_ERROR = {
@@ -372,6 +386,52 @@ def _paired_differences(values: pd.Series, cb_focal: str) -> pd.Series:
     return (by_seed[cb_focal] - by_seed["CE"]).dropna()
 
 
+def _class_outcomes(record: dict[str, Any]) -> list[np.ndarray]:
+    """Per class, the 0/1 outcome of each of its test images, from the confusion matrix
+    (rows: true class): the examples a hierarchical bootstrap draws from."""
+    matrix = np.asarray(record.get("confusion_matrix") or [], dtype=int)
+    return [np.r_[np.ones(matrix[c, c]), np.zeros(matrix[c].sum() - matrix[c, c])]
+            for c in range(len(matrix))]
+
+
+def paired_outcomes(main: list[dict[str, Any]], cb_focal: str) -> list[list[np.ndarray]]:
+    """Per seed run with both losses: CE's class outcome arrays, then CB-focal's; empty
+    when a record carries no confusion matrix (an older record)."""
+    by_seed: dict[int, dict[str, dict[str, Any]]] = {}
+    for record in main:
+        by_seed.setdefault(int(record["config"].get("repeat", 0)), {})[record.get("label")] = record
+    out = []
+    for repeat in sorted(by_seed):
+        pair = by_seed[repeat]
+        if "CE" not in pair or cb_focal not in pair:
+            continue
+        arms = [_class_outcomes(pair["CE"]), _class_outcomes(pair[cb_focal])]
+        if not all(arms) or len(arms[0]) != len(arms[1]):
+            return []
+        out.append([*arms[0], *arms[1]])
+    return out
+
+
+def _rare_gain(arrays: Sequence[np.ndarray]) -> float:
+    """CB-focal - CE mean accuracy (points) over the rarer half of the classes, from one
+    seed's class outcomes (CE's classes, then CB-focal's)."""
+    k = len(arrays) // 2
+    rare = [c for c in range(k) if c >= (k - 1) / 2]  # the rarer half, as rarer_half_evidence
+
+    def mean(arms: Sequence[np.ndarray]) -> float:
+        return float(np.mean([a.mean() for a in arms]))
+    return 100 * (mean([arrays[k + c] for c in rare]) - mean([arrays[c] for c in rare]))
+
+
+def _error_gain(arrays: Sequence[np.ndarray]) -> float:
+    """CB-focal - CE top-1 test error (points) from one seed's class outcomes."""
+    k = len(arrays) // 2
+
+    def accuracy(arms: Sequence[np.ndarray]) -> float:
+        return float(np.concatenate(list(arms)).mean())
+    return 100 * (accuracy(arrays[:k]) - accuracy(arrays[k:]))
+
+
 def rarer_half_evidence(main: list[dict[str, Any]], factor: float) -> Evidence:
     claim = CB_FOCAL_HELPS_RARE
     per_class = per_class_frame(main)
@@ -382,7 +442,17 @@ def rarer_half_evidence(main: list[dict[str, Any]], factor: float) -> Evidence:
         return not_measured(claim, f"CB-focal and CE were not both run at IF {factor:g}")
     rare = per_class[per_class["class"] >= per_class["class"].max() / 2]  # the rarer half
     accuracy = rare.groupby(["label", "config.repeat"])["accuracy"].mean() * 100
-    return judge_seeds(claim, _paired_differences(accuracy, cb_focal).to_numpy())
+    ce = per_class[per_class["label"] == "CE"]
+    worst = ce.loc[ce["accuracy"].idxmin()]
+    at_chance = sorted({int(c) for c in ce.loc[ce["accuracy"] <= CHANCE, "class"]})
+    gate = Gate(not at_chance,
+                f"CE at or below chance on class{'es' if len(at_chance) > 1 else ''} "
+                f"{', '.join(map(str, at_chance))} (lowest {worst['accuracy'] * 100:.1f}%)"
+                if at_chance else
+                f"CE's lowest class accuracy {worst['accuracy'] * 100:.1f}% (chance 10%)")
+    examples = paired_outcomes(main, cb_focal) or None
+    return judge_seeds(claim, _paired_differences(accuracy, cb_focal).to_numpy(), gate=gate,
+                       examples=examples, effect_of=_rare_gain)
 
 
 def overall_error_evidence(main: list[dict[str, Any]], factor: float) -> Evidence:
@@ -394,7 +464,13 @@ def overall_error_evidence(main: list[dict[str, Any]], factor: float) -> Evidenc
     if cb_focal is None or "CE" not in set(frame["label"]):
         return not_measured(claim, f"CB-focal and CE were not both run at IF {factor:g}")
     error = (1.0 - frame.set_index(["label", "config.repeat"])["final.test_acc"]) * 100
-    return judge_seeds(claim, _paired_differences(error, cb_focal).to_numpy())
+    both = frame[frame["label"].isin(["CE", cb_focal])]
+    lowest = float(both["final.test_acc"].min())
+    gate = Gate(lowest > CHANCE, f"the lowest overall test accuracy of the two is "
+                                 f"{lowest * 100:.1f}% (chance 10%)")
+    examples = paired_outcomes(main, cb_focal) or None
+    return judge_seeds(claim, _paired_differences(error, cb_focal).to_numpy(), gate=gate,
+                       examples=examples, effect_of=_error_gain)
 
 
 def evidence(records: list[dict[str, Any]]) -> tuple[Evidence, ...]:
@@ -449,8 +525,8 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
         answer=answer, evidence=judged,
         headline=f"On long-tailed {data} at IF {factor:g}, {best['label']} had the lowest "
                  f"error ({err(best['label'])}, CE {err('CE')}); 'CB-focal helped the rarer "
-                 f"classes' is {judged[0].verdict}, and 'CB-focal is worse overall' is "
-                 f"{judged[1].verdict}.",
+                 f"classes' is {judged[0].verdict_text()}, and 'CB-focal is worse overall' "
+                 f"is {judged[1].verdict_text()}.",
         tables=("error_by_factor", "cb_sensitivity", "per_class"),
         figures=("per_class_vs_frequency", "error_vs_factor"),
         published="Top-1 error at IF 100 on canonical long-tailed CIFAR-10 with ResNet-32 and "
@@ -469,4 +545,7 @@ STUDY = register_study(Study(
     narrative=narrative,
     title='Class imbalance and loss functions',
     order=20,
+    claims=CLAIMS,
+    evidence=evidence,
+    pilot=PILOT,
 ))

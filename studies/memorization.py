@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.evidence import Claim, Evidence, judge_seeds, not_measured, verdict_counts
+from harness.evidence import Claim, Evidence, Gate, judge_seeds, not_measured, verdict_counts
 from harness.numbers import fixed_apart
 from harness.report import (
     Plot,
@@ -33,35 +33,42 @@ from harness.report import (
     records_frame,
 )
 from harness.space import LABEL_KEY, variants
-from harness.study import Narrative, Profile, Stage, Study, register_study
+from harness.study import Narrative, Pilot, Profile, Stage, Study, register_study
 
 # The write-up's claim (Zhang et al.'s), split into what each part measures, with the
-# threshold each is judged against; fixed here, before any trial runs. "Fits" means a true
-# training accuracy above 99%: the paper calls its own MLP 1x512 at 99.34% fitted, and
-# 100% is a bound no interval can lie beyond.
+# threshold each is judged against, the stage it reads and the regime it means something
+# in; `harness run` registers them before any trial. "Fits" means a true training accuracy
+# above 99%: the paper calls its own MLP 1x512 at 99.34% fitted. Post hoc for the committed
+# mini records (see PILOT): FIT_BAR and SLOWDOWN_BAR were set after those records showed
+# 99.77% and 2.09x.
 FIT_BAR = 99.0
 FITS_RANDOM_LABELS = Claim(
     "fits random labels",
-    "every network fits fully random labels (Zhang et al.: to 100% training accuracy)",
+    "the networks run fit fully random labels (Zhang et al.: every network, to 100% "
+    "training accuracy)",
     "true training accuracy (%) on random labels, lowest across the models, per seed "
     "(Table 1, all the training images)",
-    "greater", FIT_BAR, limits=(0.0, 100.0),
+    "greater", FIT_BAR, limits=(0.0, 100.0), stage="table1",
 )
 FITS_RANDOM_PIXELS = Claim(
     "fits random pixels",
     "networks fit shuffled pixels, random pixels and Gaussian inputs as well",
     "true training accuracy (%) on shuffled pixels, random pixels and Gaussian inputs, "
     "lowest across them and the models, per seed (the corruption subset)",
-    "greater", FIT_BAR, limits=(0.0, 100.0),
+    "greater", FIT_BAR, limits=(0.0, 100.0), stage="corruptions",
 )
-# "Only a small constant factor" slower: our reading of small is under 5x.
+# "Only a small constant factor" slower, read two-sided: slower (above 1) and by a small
+# factor (under 5); a factor of 1 is no slowdown and does not support it.
 SLOWDOWN_BAR = 5.0
 CONSTANT_SLOWDOWN = Claim(
     "slower by a small constant factor",
-    "fitting random labels takes only a small constant factor longer than true labels",
+    "fitting random labels takes longer than true labels, but only a small constant factor "
+    "longer",
     "epochs to 99% true training accuracy, random over true labels (same seed), largest "
     "across the models, per seed (Table 1, unregularized, all the training images)",
-    "less", SLOWDOWN_BAR,
+    "between", 1.0, upper=SLOWDOWN_BAR, stage="table1",
+    gate="true labels reach 99% training accuracy in every model and seed (fitting speeds "
+         "are compared only once both fit)",
 )
 # Zhang et al.'s Table 1 keeps 93% to 100% of the regularized test accuracy above chance
 # without any regularizer (Inception 85.75 vs 89.05, AlexNet 76.07 vs 81.22): "most" is
@@ -69,13 +76,25 @@ CONSTANT_SLOWDOWN = Claim(
 CHANCE = 0.1  # both datasets the profiles run (CIFAR-10, digits) have ten classes
 REGULARIZERS_NOT_THE_EXPLANATION = Claim(
     "regularizers do not explain generalization",
-    "without explicit regularizers a network keeps most of its generalization",
+    "without the explicit regularizers run a network keeps most of its generalization",
     "test accuracy above chance (10%) without explicit regularizers, as a share of the "
     "best regularized setting's (same model and seed), smallest across the models, per seed",
-    "greater", 0.9,
+    "greater", 0.9, stage="table1",
+    gate="the regularized settings generalize (test accuracy above chance, 10%, in every "
+         "model and seed), so the share has a denominator",
 )
 CLAIMS = (FITS_RANDOM_LABELS, FITS_RANDOM_PIXELS, CONSTANT_SLOWDOWN,
           REGULARIZERS_NOT_THE_EXPLANATION)
+# The committed mini records size later runs and are no evidence: they were made before
+# any claim was written (git history, verified with `git log -S`).
+PILOT = Pilot("mini", "the mini records committed in 47c4937 (2026-11-28, 2 seeds) and "
+                      "re-run with 3 seeds in 6b454ce (2026-12-06); the claims first appear "
+                      "in a133a7a (2026-12-06), after the first records; FIT_BAR = 99 and "
+                      "SLOWDOWN_BAR = 5 were set after those records showed 99.77% and "
+                      "2.09x, and 8f55ff7 raised the seeds from 2 to 3 after the 2-seed "
+                      "records left the regularizer verdict inconclusive (0.98 [0.83, 1.12]): "
+                      "optional stopping",
+              first_record="2026-11-28 (47c4937)")
 PIXEL_CORRUPTIONS = ("shuffled pixels", "random pixels", "gaussian")
 # Table 1's settings read as what was run, for the verdict on the regularizers.
 REGULARIZER_NAMES = {"crop + wd": "random crops with weight decay", "crop": "random crops",
@@ -416,13 +435,23 @@ def _per_seed_lowest(rows: pd.DataFrame, column: str, scale: float = 1.0) -> pd.
     return (rows[column] * scale).groupby(rows["config.repeat"]).min()
 
 
+def models_ran(rows: pd.DataFrame) -> str:
+    """What the verdict covers, read off the records: "for the mlp 1x512, the only model
+    run"."""
+    models = sorted(set(rows["model"])) if "model" in rows.columns else []
+    if len(models) == 1:
+        return f"for the {models[0]}, the only model run"
+    return f"for the models run ({', '.join(models)})" if models else ""
+
+
 def _fit_evidence(claim: Claim, rows: pd.DataFrame, what: str) -> Evidence:
     if rows.empty:
         return not_measured(claim, f"no {what} trial finished")
     if "final.true_train_acc" not in rows.columns or rows["final.true_train_acc"].isna().all():
         return not_measured(claim, "the records carry no final.true_train_acc (an evaluation "
                                    "pass over the training split)")
-    return judge_seeds(claim, _per_seed_lowest(rows, "final.true_train_acc", 100.0))
+    return judge_seeds(claim, _per_seed_lowest(rows, "final.true_train_acc", 100.0),
+                       covers=models_ran(rows))
 
 
 def random_label_evidence(frame: pd.DataFrame) -> Evidence:
@@ -435,9 +464,19 @@ def random_pixel_evidence(frame: pd.DataFrame) -> Evidence:
     return _fit_evidence(FITS_RANDOM_PIXELS, rows, "input-corruption")
 
 
+def true_labels_fitted(part: pd.DataFrame, level: int) -> Gate:
+    """CONSTANT_SLOWDOWN's gate: every model and seed reached ``level``% on true labels."""
+    true = part[part["setting"] == SLOWDOWN_BASES["table1"]]
+    reached = true[f"time_to_fit.epoch_{level}"].notna()
+    return Gate(bool(len(true)) and bool(reached.all()),
+                f"true labels reached {level}% in {int(reached.sum())} of {len(true)} "
+                "model-seed runs")
+
+
 def slowdown_evidence(frame: pd.DataFrame, level: int = 99) -> Evidence:
     """Per seed, the largest random- over true-label epochs to ``level``% across the
-    models; a seed in which either never reached it is left out, and the reason says so."""
+    models; a seed in which random labels never reached it is left out, and the reason
+    says so. Judged only where true labels fitted (the claim's gate)."""
     column = f"time_to_fit.epoch_{level}"
     part = _slowdown_rows(frame)
     part = part[part["stage"] == "table1"]
@@ -453,7 +492,8 @@ def slowdown_evidence(frame: pd.DataFrame, level: int = 99) -> Evidence:
     missing = sorted(int(r) for r, v in per_seed.items() if not math.isfinite(v))
     note = (f"left out: seed {', '.join(map(str, missing))}, where random or true labels "
             f"never reached {level}% within the epoch budget" if missing else "")
-    return judge_seeds(CONSTANT_SLOWDOWN, per_seed.to_numpy(), note=note)
+    return judge_seeds(CONSTANT_SLOWDOWN, per_seed.to_numpy(), note=note,
+                       gate=true_labels_fitted(part, level), covers=models_ran(part))
 
 
 def regularized_settings(frame: pd.DataFrame) -> list[str]:
@@ -495,12 +535,18 @@ def regularizer_evidence(frame: pd.DataFrame) -> Evidence:
                                    "trials")
     above = (table.set_index(["model", "config.repeat", "setting"])["final.test_acc"]
              - CHANCE).unstack("setting")
-    shares = above["none"] / above[settings].max(axis=1)
+    best = above[settings].max(axis=1)
+    gate = Gate(bool((best > 0).all()),
+                f"the best regularized setting's test accuracy is {(best.min() + CHANCE) * 100:.1f}% "
+                "at its lowest (chance 10%)")
+    shares = above["none"] / best
     per_seed = shares.groupby(level="config.repeat").min()
-    note = f"regularizers run: {regularizers_ran(frame)}"
-    if not dropout_ran(frame):
-        note += "; dropout: not run"
-    return judge_seeds(claim, per_seed.to_numpy(), note=note)
+    ran = regularizers_ran(frame)
+    covers = (f"{ran}, the only regularizer run" if len(regularized_settings(frame)) == 1
+              else f"the regularizers run: {ran}")
+    note = "dropout: not run" if not dropout_ran(frame) else ""
+    return judge_seeds(claim, per_seed.to_numpy(), note=note, gate=gate,
+                       covers=f"{covers}; {models_ran(table)}")
 
 
 def evidence(records: list[dict[str, Any]]) -> tuple[Evidence, ...]:
@@ -581,4 +627,7 @@ STUDY = register_study(Study(
     narrative=narrative,
     title='Memorization of random labels (Zhang et al., ICLR 2017)',
     order=30,
+    claims=CLAIMS,
+    evidence=evidence,
+    pilot=PILOT,
 ))

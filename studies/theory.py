@@ -19,23 +19,21 @@ from harness.evidence import Claim, Evidence, judge_seeds, not_measured, verdict
 from harness.records import is_finished
 from harness.report import completed
 from harness.space import grid
-from harness.study import Narrative, Profile, Stage, Study, Upstream, register_study
+from harness.study import Narrative, Pilot, Profile, Stage, Study, Upstream, register_study
 from harness.theory import claim_figures, claims_table
 from harness.theory.claims import CLAIMS, DERIVATION_WRONG, HOLDS, NUMBER_WRONG
 
-# One claim per statement of the write-up, fixed before any check runs; each seed redraws
-# the check's random problems, and a claim is judged by the share of seeds whose
-# computation agrees with it (above one half: agreeing in most draws). Claim 2 states a
-# result and a derivation of it, judged apart.
-AGREES_EFFECT = "share of seeds whose computation agrees with the stated numbers"
+# One claim per statement of the write-up, registered by `harness run` before any check
+# runs. Each check is a deterministic computation (its seeds redraw random problems, and
+# every seed must agree): a claim holds or fails by what it computes, with no interval.
+# Claims with parts are judged part by part: claim 2's result and its derivation; claim
+# 4's counts and its Newton / Hessian-vector statements; claim 5's f2 and the rest.
+AGREES_EFFECT = "the computation agrees with the stated numbers, in every seed"
 STATEMENTS = {
     1: "the gradient step is the minimizer of the linearized objective plus "
        "(lambda/2)||w - w_t||^2",
     2: "online gradient descent's regret is at most ||w*||^2/(2 eta) + (eta/2) sum ||v_t||^2",
     3: "the averaged subgradient iterate is within B rho / sqrt(T) of the optimum",
-    4: "Newton's step, an MLP 50-50-50-10's parameter count and Hessian size, and "
-       "Hessian-vector products as stated",
-    5: "the worked example's function values and Jacobians as stated",
     6: "a matrix is circulant iff it commutes with the cyclic shift; n parameters; an "
        "O(n log n) product by FFT",
     7: "L2's best constant is the mean, L1's the median; zero-mean noise on the targets "
@@ -45,15 +43,38 @@ STATEMENTS = {
 TOPICS = {1: "proximal step", 2: "regret bound", 3: "averaged-iterate rate",
           4: "Newton, Hessian size", 5: "worked Jacobian", 6: "circulant matrices",
           7: "L2 and L1 optima", 8: "SGD can raise f"}
-STATED = {number: Claim(f"claim {number} ({TOPICS[number]})", statement, AGREES_EFFECT,
-                        "greater", 0.5, limits=(0.0, 1.0))
+
+
+def _check(name: str, statement: str, effect: str = AGREES_EFFECT) -> Claim:
+    return Claim(name, statement, effect, "greater", 0.5, limits=(0.0, 1.0), stage="claims",
+                 deterministic=True)
+
+
+STATED = {number: _check(f"claim {number} ({TOPICS[number]})", statement)
           for number, statement in STATEMENTS.items()}
-DERIVATION_2 = Claim(
-    "claim 2's derivation",
-    "the regret bound follows from <w*, w_(T+1)> <= 0",
-    "share of seeds in which the derivation's step holds", "greater", 0.5,
-    limits=(0.0, 1.0))
-THEORY_CLAIMS = (*STATED.values(), DERIVATION_2)
+# Parts: (claim number, part) -> the claim; what each part reads is in _part_agrees.
+PARTS = {
+    (4, "counts"): _check("claim 4 (MLP 50-50-50-10 counts)",
+                          "the MLP 50-50-50-10 has 7,500 parameters and a Hessian of "
+                          "302,500,000 entries"),
+    (4, "newton"): _check("claim 4 (Newton step, H v)",
+                          "Newton's step is -H^-1 g; forward differences err O(r); H v = "
+                          "R_v{grad f}"),
+    (5, "f2"): _check("claim 5 (f2)", "the worked example's f2 is 3.097"),
+    (5, "rest"): _check("claim 5 (f1, Jacobians)",
+                        "the worked example's f1 and both Jacobians as stated"),
+}
+DERIVATION_2 = _check("claim 2's derivation", "the regret bound follows from <w*, w_(T+1)> <= 0",
+                      "the derivation's step holds, in every seed")
+# In the write-up's order, each claim's parts in its place, claim 2's derivation last.
+THEORY_CLAIMS = (*(claim for number in sorted(TOPICS) for claim in
+                   ([STATED[number]] if number in STATED else
+                    [c for (n, _), c in PARTS.items() if n == number])), DERIVATION_2)
+# The committed mini records size later runs and are no evidence (git history).
+PILOT = Pilot("mini", "the mini checks first committed in 47c4937 (2026-11-28) and re-run "
+                      "from 7839f73 in b645977 (2026-12-06); the claims first appear in "
+                      "a133a7a (2026-12-06), after the first records were seen",
+              first_record="2026-11-28 (47c4937)")
 
 
 def _stage(repeats: int) -> Stage:
@@ -115,30 +136,59 @@ def summary(records: list[dict[str, Any]], profile: str, upstream: Upstream) -> 
     return [table, *claim_figures(list(first.values()))]
 
 
-def _claim_verdicts(records: list[dict[str, Any]]) -> dict[int, dict[int, str]]:
-    """Per claim number, each seed's (repeat index's) verdict, from the finished checks."""
-    verdicts: dict[int, dict[int, str]] = {}
+def _claim_records(records: list[dict[str, Any]]) -> dict[int, dict[int, dict[str, Any]]]:
+    """Per claim number, each seed's (repeat index's) check result, from finished checks."""
+    out: dict[int, dict[int, dict[str, Any]]] = {}
     for record in records:
         if is_finished(record) and "verdict" in record:
             config = record["config"]
-            verdicts.setdefault(int(config["claim"]), {})[int(config.get("repeat", 0))] = \
-                record["verdict"]
-    return verdicts
+            out.setdefault(int(config["claim"]), {})[int(config.get("repeat", 0))] = \
+                {**(record.get("claim") or {}), "verdict": record["verdict"]}
+    return out
 
 
-def _agreement(claim: Claim, by_seed: dict[int, str] | None, agrees: set[str]) -> Evidence:
+def _part_agrees(part: tuple[int, str], result: dict[str, Any]) -> bool:
+    """Whether one seed's check agrees with one part of a claim with parts: the check
+    writes a correction (correct_value) naming each number it finds wrong."""
+    if result["verdict"] in (HOLDS, DERIVATION_WRONG):  # the check found no number wrong
+        return True
+    correct = str(result.get("correct_value") or "")
+    measured = result.get("measurements") or {}
+    if part == (4, "counts"):
+        return bool(measured.get("param_count_matches")) and bool(measured.get("hessian_matches"))
+    if part == (4, "newton"):
+        # R-op has no correction to write: its measured error against the check's 1e-10.
+        return ("Newton" not in correct and "forward-difference" not in correct
+                and float(measured.get("rop_rel_err", 1.0)) <= 1e-10)
+    if part == (5, "f2"):
+        return "f2 =" not in correct
+    return ("f1 =" not in correct and "J_" not in correct
+            and float(measured.get("max_abs_diff_jacfwd_jacrev", 1.0)) <= 1e-12)
+
+
+def _agreement(claim: Claim, by_seed: dict[int, dict[str, Any]] | None,
+               agrees: Any) -> Evidence:
     if not by_seed:
         return not_measured(claim, "no finished check of it records a verdict")
-    return judge_seeds(claim, [1.0 if v in agrees else 0.0 for _, v in sorted(by_seed.items())])
+    values = [1.0 if agrees(result) else 0.0 for _, result in sorted(by_seed.items())]
+    return judge_seeds(claim, values,
+                       value_text=f"agrees in {int(sum(values))} of {len(values)} seeds")
 
 
 def evidence(records: list[dict[str, Any]]) -> tuple[Evidence, ...]:
-    """Each claim (THEORY_CLAIMS) judged by its share of agreeing seeds: the stated numbers
-    agree unless the check finds a wrong number; claim 2's derivation only where it holds."""
-    verdicts = _claim_verdicts(records)
-    stated = [_agreement(claim, verdicts.get(number), {HOLDS, DERIVATION_WRONG})
-              for number, claim in STATED.items()]
-    return (*stated, _agreement(DERIVATION_2, verdicts.get(2), {HOLDS}))
+    """Each claim (THEORY_CLAIMS) judged by its check in every seed: the stated numbers
+    agree unless the check finds a wrong number; claim 2's derivation only where it holds;
+    claims 4 and 5 part by part."""
+    results = _claim_records(records)
+    judged = {claim.name: _agreement(claim, results.get(number),
+                                     lambda r: r["verdict"] in (HOLDS, DERIVATION_WRONG))
+              for number, claim in STATED.items()}
+    judged.update({claim.name: _agreement(claim, results.get(number),
+                                          lambda r, part=(number, name): _part_agrees(part, r))
+                   for (number, name), claim in PARTS.items()})
+    judged[DERIVATION_2.name] = _agreement(DERIVATION_2, results.get(2),
+                                           lambda r: r["verdict"] == HOLDS)
+    return tuple(judged[claim.name] for claim in THEORY_CLAIMS)
 
 
 def narrative(records: list[dict[str, Any]], profile: str, upstream: Upstream) -> Narrative:
@@ -187,4 +237,7 @@ STUDY = register_study(Study(
     title="The write-up's theory, checked numerically",
     order=50,
     uses=("denoising",),  # claim 7 is set beside the measured clean/noisy-target gap
+    claims=THEORY_CLAIMS,
+    evidence=evidence,
+    pilot=PILOT,
 ))

@@ -318,6 +318,14 @@ def test_run_then_tables_rebuilds_the_same_results(tmp_path, earlier_results, cl
     assert store.get_experiment_by_name("tiny").tags["harness.stage_metric.quick/only"] == (
         "test_acc max")
 
+    # The claims (the tiny study states none) and their hash were registered before the
+    # first trial started, and travel with the records in run.json.
+    from harness.registration import claims_hash
+
+    registration = json.loads((out / "run.json").read_text())["registration"]
+    assert registration["claims"] == {} and registration["hash"] == claims_hash({})
+    assert registration["registered_at"] <= registration["first_trial_at"]
+
     def tables(*extra: str) -> str:
         dirs = ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]
         assert main(["tables", "tiny", "--profile", "quick", *dirs, *extra]) == 0

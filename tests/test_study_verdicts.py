@@ -12,6 +12,7 @@ import pytest
 
 from harness.evidence import (
     CONTRADICTED,
+    FAILS,
     INCONCLUSIVE,
     SUPPORTED,
     Claim,
@@ -20,6 +21,7 @@ from harness.evidence import (
     judge,
     judge_seeds,
 )
+from harness.evidence import HOLDS as HOLDS_VERDICT
 from harness.numbers import decimals_apart, fixed_apart
 from harness.records import RECORD_SCHEMA_VERSION
 from harness.report import format_mean_sd
@@ -203,7 +205,9 @@ def test_memorization_input_corruptions_fit_only_if_every_one_does():
                                                       ("gaussian", 1.0),
                                                       ("shuffled pixels", 0.9))]
     judged = memorization.evidence(records + table1_records([1.0] * 3, [2.0] * 3))[1]
-    assert judged.claim is memorization.FITS_RANDOM_PIXELS and judged.verdict == CONTRADICTED
+    # 90% in every seed: no spread, so a computed value that fails, with no interval.
+    assert judged.claim is memorization.FITS_RANDOM_PIXELS and judged.verdict == FAILS
+    assert judged.interval is None and judged.value_text == "90.00 in all 3 seeds"
 
 
 # ---------------------------------------------------------------------------- denoising
@@ -250,22 +254,43 @@ def theory_records(claim: int, verdicts: list[str]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("outcome", "verdicts"), [
-    (SUPPORTED, [HOLDS] * 3),
-    (CONTRADICTED, [NUMBER_WRONG] * 3),
-    (INCONCLUSIVE, [HOLDS, HOLDS, NUMBER_WRONG]),  # 2 of 3 seeds agree: too few to say
+    (HOLDS_VERDICT, [HOLDS] * 3),
+    (FAILS, [NUMBER_WRONG] * 3),
+    (FAILS, [HOLDS, HOLDS, NUMBER_WRONG]),  # a computation must agree in every seed
 ])
-def test_theory_each_claim_has_all_three_outcomes(outcome, verdicts):
-    judged = {e.claim.name: e for e in theory.evidence(theory_records(4, verdicts))}
-    assert judged[theory.STATED[4].name].verdict == outcome
-    # Every other claim did not run: inconclusive, never contradicted.
+def test_theory_each_claim_holds_or_fails_with_no_interval(outcome, verdicts):
+    judged = {e.claim.name: e for e in theory.evidence(theory_records(8, verdicts))}
+    claim_8 = judged[theory.STATED[8].name]
+    assert claim_8.verdict == outcome and claim_8.interval is None
+    assert claim_8.interval_text().startswith("agrees in ")
+    # Every other claim did not run: inconclusive, never failed.
     assert all(e.verdict == INCONCLUSIVE for name, e in judged.items()
-               if name != theory.STATED[4].name)
+               if name != theory.STATED[8].name)
 
 
-def test_theory_claim_2_holds_while_its_derivation_is_contradicted():
+def test_theory_claim_2_holds_while_its_derivation_fails():
     judged = {e.claim.name: e for e in theory.evidence(theory_records(2, [DERIVATION_WRONG] * 3))}
-    assert judged[theory.STATED[2].name].verdict == SUPPORTED
-    assert judged[theory.DERIVATION_2.name].verdict == CONTRADICTED
+    assert judged[theory.STATED[2].name].verdict == HOLDS_VERDICT
+    assert judged[theory.DERIVATION_2.name].verdict == FAILS
+
+
+def test_theory_claims_4_and_5_are_judged_part_by_part():
+    """A wrong parameter count fails claim 4's counts, not its Newton and H v parts; a
+    wrong f2 fails claim 5's f2, not its f1 and Jacobians."""
+    records = theory_records(4, [NUMBER_WRONG] * 3) + theory_records(5, [NUMBER_WRONG] * 3)
+    for r in records:
+        if r["config"]["claim"] == 4:
+            r["claim"] = {"correct_value": "5,610 parameters; Hessian 5,610 x 5,610",
+                          "measurements": {"param_count_matches": 0.0, "hessian_matches": 0.0,
+                                           "rop_rel_err": 4e-16}}
+        else:
+            r["claim"] = {"correct_value": "f2 = 3.099 (3.0986), not 3.097",
+                          "measurements": {"max_abs_diff_jacfwd_jacrev": 0.0}}
+    judged = {e.claim.name: e.verdict for e in theory.evidence(records)}
+    assert judged[theory.PARTS[(4, "counts")].name] == FAILS
+    assert judged[theory.PARTS[(4, "newton")].name] == HOLDS_VERDICT
+    assert judged[theory.PARTS[(5, "f2")].name] == FAILS
+    assert judged[theory.PARTS[(5, "rest")].name] == HOLDS_VERDICT
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -321,7 +346,8 @@ def sections_with_claims() -> tuple[list[Section], dict[str, tuple[Evidence, ...
     judged = {
         "cnn_search": cnn_search.evidence(depth_width_records(ABOVE)),
         "imbalance": imbalance.evidence(imbalance_records(ABOVE, BELOW)),
-        "memorization": memorization.evidence(table1_records([0.9995] * 3, [2.0] * 3)),
+        "memorization": memorization.evidence(table1_records([0.9995, 0.9996, 0.9997],
+                                                             [2.0, 2.1, 1.9])),
         "denoising": denoising.evidence(denoising_records("gaussian", [0.02, -0.03, 0.01])),
         "theory": theory.evidence(theory_records(2, [DERIVATION_WRONG] * 3)),
     }
@@ -354,14 +380,17 @@ def test_the_report_has_a_verdict_table_up_front_with_a_row_per_claim(tmp_path: 
     expected = [(study, e) for study, evidence in judged.items() for e in evidence]
     assert len(rows) == len(expected)
     for row, (study, e) in zip(rows, expected, strict=True):
-        assert row.startswith(f"| {study} | {e.claim.name} |") and row.endswith(f"| {e.verdict} |")
+        assert row.startswith(f"| {study} | {e.claim.name} |")
+        assert row.endswith(f"| {e.verdict_text()} |")
     # Each section: its own table and a sentence per claim saying what would change it.
     assert lines.count(SECTION_HEADER) == len(judged)
     for evidence in judged.values():
         for e in evidence:
-            assert f"- **{e.claim.name}** ({e.verdict}): {e.reason()}" in md
-    assert ("**Verdicts on the write-up's claims: 3 supported, 1 inconclusive at this "
-            "scale.**") in md  # memorization's: no input-corruption trial ran
+            assert f"- **{e.claim.name}** ({e.verdict_text()}): {e.reason()}" in md
+    # memorization's: no input-corruption trial ran; a share of 1.0 in every seed is a
+    # check with no spread, read by its value.
+    assert ("**Verdicts on the write-up's claims: 2 supported, 1 inconclusive at this "
+            "scale, 1 holds.**") in md
 
 
 def test_the_latex_verdict_tables_are_escaped_and_never_below_footnotesize(tmp_path: Path):

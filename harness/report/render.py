@@ -26,12 +26,20 @@ from harness.report.verdicts import (
 )
 
 VERDICTS_INTRO = (
-    "Each claim below, with the effect it measures and its threshold, is stated in its "
-    "study's file before any trial runs, and judged by a 95% interval (a t-interval over "
-    "seeds) rather than a point estimate: supported when the interval lies on the claim's "
-    "side of the threshold (inside the margin, for an equivalence), contradicted when it "
-    "lies wholly on the other side, and inconclusive at this scale when it straddles the "
-    "threshold or there is no interval."
+    "Each claim below states the effect it measures, its threshold, its n and the regime "
+    "in which it means something (its gate). Registered means that `harness run` wrote "
+    "the claims and their SHA-256 hash into the run's start record before any trial; "
+    "results/<study>/<profile>/run.json carries them under 'registration', committed with "
+    "the records, so a reader can check them against the study file. A claim judged on "
+    "records with no registration, or changed after its run (n raised included), is marked "
+    "post hoc, with what changed. A claim whose gate fails is not judged. Deterministic "
+    "checks (and checks with no spread across seeds) hold or fail by their computed value, "
+    "with no interval. The rest are judged by a 95% interval (a t-interval over seeds): "
+    "supported when it lies on the claim's side of the threshold (inside the margin for an "
+    "equivalence, inside both bounds for a two-sided reading), contradicted when it lies "
+    "wholly on the other side, underpowered (needs n ≈ K) when it straddles the threshold "
+    "and the study's pilot says K seeds are needed for 80% power, and inconclusive at this "
+    "scale otherwise. Every verdict names the scale it was judged at."
 )
 APPENDIX_INTRO = (
     "Per study and stage, each row label with the config hashes of its trials (first 8 "
@@ -124,6 +132,8 @@ def _markdown_section_verdicts(section: Section) -> list[str]:
              verdict_markdown(n.evidence, SECTION_CAPTION).rstrip(), ""]
     lines += [f"- **{name}** ({verdict}): {reason}"
               for name, verdict, reason in verdict_sentences(n.evidence)]
+    if section.registration:
+        lines += ["", f"**Registration.** {section.registration}"]
     return [*lines, ""]
 
 
@@ -255,7 +265,10 @@ def _latex_section_verdicts(section: Section) -> list[str]:
              r"\begin{itemize}"]
     lines += [rf"  \item \textbf{{{e(name)}}} ({e(verdict)}): {e(reason)}"
               for name, verdict, reason in verdict_sentences(n.evidence)]
-    return [*lines, r"\end{itemize}"]
+    lines.append(r"\end{itemize}")
+    if section.registration:
+        lines.append(rf"\paragraph{{Registration.}} {e(section.registration)}")
+    return lines
 
 
 # ---------------------------------------------------------------------------- files

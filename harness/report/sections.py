@@ -35,6 +35,7 @@ class Section:
     compute: dict[str, str] = field(default_factory=dict)  # the compute table's row
     not_done: list[str] = field(default_factory=list)  # what the paper profile runs and this did not
     records: list[tuple[str, str]] = field(default_factory=list)  # stage, its config hashes by label
+    registration: str = ""  # under which registration its verdicts were judged, and why
 
     @property
     def ran(self) -> bool:
@@ -193,6 +194,7 @@ def build_section(study: Study, profile: str, results_dir: Path) -> Section:
     run_file = folder / "run.json"
     run = json.loads(run_file.read_text()) if run_file.is_file() else None
     section.narrative = study.narrate(records, profile, results_dir)
+    section.registration = registration_note(study, profile, run)
     section.setup = setup_facts(records, run)
     section.compute = compute_row(records, run)
     section.not_done = not_done(study, records, profile)
@@ -215,6 +217,23 @@ def build_section(study: Study, profile: str, results_dir: Path) -> Section:
         if png.is_file():
             section.figures.append((name, captions.get(name, name), png))
     return section
+
+
+def registration_note(study: Study, profile: str, run: dict | None) -> str:
+    """Under which registration the section's verdicts were judged: the run's (when, its
+    hash, where to check it), or why there is none (the pilot's history)."""
+    registration = (run or {}).get("registration")
+    where = f"results/{study.name}/{profile}/run.json"
+    if registration:
+        first = registration.get("first_trial_at")
+        return (f"The claims were registered {registration.get('registered_at')} with hash "
+                f"{str(registration.get('hash'))[:12]} (in {where}, under 'registration'), "
+                "before the first trial" + (f" ({first})" if first else "") + ".")
+    if study.pilot is not None and study.pilot.profile == profile:
+        return (f"No registration: {where} has none, since these records were made before "
+                f"`harness run` registered claims; they are the study's pilot: "
+                f"{study.pilot.history}. Every verdict here is therefore post hoc.")
+    return (f"No registration: {where} has none, so every verdict here is post hoc.")
 
 
 def report_studies() -> list[Study]:
@@ -280,14 +299,17 @@ def abstract(sections: Sequence[Section], profile: str) -> str:
 
 def evidence_scale(ran: Sequence[Section], profile: str) -> str:
     """One sentence on how much evidence the verdicts rest on: trials, seeds, machine."""
-    from harness.evidence import INCONCLUSIVE
+    from harness.evidence import INCONCLUSIVE, NOT_JUDGED, UNDERPOWERED
 
     trials = sum(int(s.compute.get("trials", 0)) for s in ran)
     judged = [e for s in ran if s.narrative for e in s.narrative.evidence]
     seeds = sorted({e.interval.n for e in judged if e.interval is not None})
-    open_ = sum(e.verdict == INCONCLUSIVE for e in judged)
+    open_ = sum(e.verdict in (INCONCLUSIVE, UNDERPOWERED, NOT_JUDGED) for e in judged)
+    post_hoc = sum(e.is_post_hoc for e in judged)
     machines = sorted({s.compute.get("machine", "") for s in ran} - {""})
     n = (f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}") if seeds else "no"
     return (f"The evidence: {trials:,} trials at the {profile} profile on "
             f"{'; '.join(machines) or 'an unrecorded machine'}, {n} seeds behind each "
-            f"interval, and {open_} of {len(judged)} claims inconclusive at this scale.")
+            f"interval; {open_} of {len(judged)} claims without a verdict at this scale "
+            f"(inconclusive, underpowered or not judged), and {post_hoc} of {len(judged)} "
+            "judged post hoc (not under a registration made before their run).")

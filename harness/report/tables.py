@@ -162,6 +162,7 @@ _LATEX_ESCAPES = {
     "–": "--",
     "≤": r"$\leq$",
     "≥": r"$\geq$",
+    "≈": r"$\approx$",
     "→": r"$\rightarrow$",
     "α": r"$\alpha$",
     "β": r"$\beta$",

@@ -24,7 +24,7 @@ _LATEX_SPECS = {
     ESTIMATE: _RAGGED + "p{2.4cm}",
     "n": "r",
     "threshold": _RAGGED + "p{1.55cm}",
-    "verdict": _RAGGED + "p{1.8cm}",
+    "verdict": _RAGGED + "p{2.6cm}",
 }
 
 
@@ -40,9 +40,10 @@ def verdict_frame(evidence: Sequence[Evidence],
             "claim": claim.name if studies is not None else f"{claim.name}: {claim.statement}",
             "effect": claim.effect,
             ESTIMATE: item.interval_text(),
-            "n": str(item.interval.n) if item.interval is not None else "—",
+            "n": (str(item.interval.n) if item.interval is not None
+                  else str(len(item.values)) if item.values else "—"),
             "threshold": claim.threshold_text(),
-            "verdict": item.verdict,
+            "verdict": item.verdict_text(),
         })
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     if studies is not None:
@@ -98,6 +99,6 @@ def verdict_latex(evidence: Sequence[Evidence], caption: str, label: str,
 
 
 def verdict_sentences(evidence: Sequence[Evidence]) -> list[tuple[str, str, str]]:
-    """(claim name, verdict, reason) per claim: the reason gives the interval against the
-    threshold and what would change the verdict."""
-    return [(item.claim.name, item.verdict, item.reason()) for item in evidence]
+    """(claim name, verdict with its scale, reason) per claim: the reason gives the
+    interval against the threshold, what would change the verdict and its registration."""
+    return [(item.claim.name, item.verdict_text(), item.reason()) for item in evidence]
