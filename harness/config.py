@@ -54,7 +54,12 @@ HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "lookahead_decay": 0.95**5,
     "adam_beta2": 0.999,
     "val_size": 0,
+    # Common random numbers (harness.pairing): both stay out of the hash at their defaults.
+    "paired_keys": [],
+    "data_seed_per_repeat": False,
 }
+# Keys a trial's seed can never ignore: they say which draw it is, or how seeds are made.
+UNPAIRABLE_KEYS = frozenset({"repeat", "data_seed", "paired_keys", "data_seed_per_repeat"})
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,17 @@ class TrialConfig:
     # on it; the test split is reported, never chosen on.
     val_size: int = 0
     data_seed: int = 0
+    # Each repeat draws its own data: the trial's data seed is data_seed + repeat
+    # (trial_data_seed), so an interval over repeats covers the subset, the long tail, the
+    # validation split and the label noise drawn, not only initialization and order.
+    data_seed_per_repeat: bool = False
     repeat: int = 0
+    # Common random numbers: config keys the trial's seed leaves out (a key that names a
+    # loss, model or task also leaves out its options). Trials of one repeat that differ
+    # only in these keys share the seed, so their initial weights, batch order and
+    # augmentation draws are the same and a paired difference measures the keys alone
+    # (a stage's paired_keys put them here; see harness.pairing).
+    paired_keys: tuple[str, ...] = ()
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool = True
@@ -192,10 +207,35 @@ class TrialConfig:
         blob = json.dumps(semantic, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def seed_hash(self) -> str:
+        """The hash the seed is drawn from: ``config_hash`` without the ``paired_keys``
+        (so trials differing only in them share it); exactly ``config_hash`` without any."""
+        if not self.paired_keys:
+            return self.config_hash()
+        semantic = {k: v for k, v in self.semantic_dict().items()
+                    if k != "repeat" and not is_paired(k, self.paired_keys)}
+        blob = json.dumps(semantic, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
     def derived_seed(self) -> int:
-        """The trial's seed: a hash of the config plus the repeat index, never global state."""
-        digest = hashlib.sha256(f"{self.config_hash()}:{self.repeat}".encode()).digest()
+        """The trial's seed: a hash of the config (less its paired keys) plus the repeat
+        index, never global state."""
+        digest = hashlib.sha256(f"{self.seed_hash()}:{self.repeat}".encode()).digest()
         return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+    def trial_data_seed(self) -> int:
+        """The seed of the trial's data draws (subset, long tail, validation split, label
+        noise, corruptions, test subset): ``data_seed``, plus the repeat index when
+        ``data_seed_per_repeat``, so every repeat draws its own data and the arms of one
+        repeat share it. The record keeps it as ``data.data_seed``."""
+        return self.data_seed + (self.repeat if self.data_seed_per_repeat else 0)
+
+
+def is_paired(key: str, paired_keys: Iterable[str]) -> bool:
+    """Whether the flat config ``key`` is one the seed leaves out: a paired key itself, or
+    an option (``loss.beta``) of a paired group (``loss``)."""
+    group, dot, _ = key.partition(".")
+    return any(key == paired or (dot and group == paired) for paired in paired_keys)
 
 
 _OPTION_FIELDS = tuple(f"{group}_options" for group in OPTION_GROUPS)
@@ -407,6 +447,8 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
             f"val_size must be an integer >= 0 (0 = no validation split), got {config.val_size}")
     require(config.test_limit >= 0, f"test_limit must be >= 0 (0 = all), got {config.test_limit}")
     require(config.repeat >= 0, f"repeat must be >= 0, got {config.repeat}")
+    require(config.data_seed >= 0, f"data_seed must be >= 0, got {config.data_seed}")
+    config = dataclasses.replace(config, paired_keys=_checked_paired_keys(config.paired_keys))
 
     defaults = {group: option_defaults(group, config.option_owner(group)) for group in OPTION_GROUPS}
     typed: dict[str, dict[str, Any]] = {}
@@ -419,6 +461,25 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     config = dataclasses.replace(config, **{f"{g}_options": typed[g] for g in OPTION_GROUPS})
     task.check(config)
     return config
+
+
+def _checked_paired_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """The paired keys, sorted and without repeats (one stage's arms then hash alike), each
+    a config key or a model/loss/task option key."""
+    checked = sorted({key.strip() for key in keys if key.strip()})
+    for key in checked:
+        group, dot, option = key.partition(".")
+        require(
+            key not in UNPAIRABLE_KEYS,
+            f"paired_keys cannot hold {key!r}: {', '.join(sorted(UNPAIRABLE_KEYS))} decide "
+            "which draw a trial is, so arms that differ in them are not paired",
+        )
+        require(
+            key in _PLAIN_FIELDS or (dot and group in OPTION_GROUPS and option),
+            f"paired_keys holds {key!r}, which is no config key; name config keys (loss), "
+            f"or options (task.target). Valid keys: {', '.join(valid_keys())}",
+        )
+    return tuple(checked)
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:

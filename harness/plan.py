@@ -291,7 +291,10 @@ def typed_overrides(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
 def stage_definition(stage: Stage, space: Mapping[str, Any]) -> dict[str, Any]:
     """A stage's settings and resolved space as JSON values: what its fingerprint hashes,
     kept in its start marker so a refused --resume can say what changed."""
-    settings = {k: v for k, v in asdict(stage).items() if k != "space"}
+    # The seed settings (harness.pairing) are in the space, as the trials' config keys: a
+    # stage without them keeps the fingerprint it had before they existed.
+    settings = {k: v for k, v in asdict(stage).items()
+                if k not in ("space", "paired_keys", "data_seed_per_repeat")}
     definition = {"settings": settings, "space": canonical_space(space)}
     return json.loads(json.dumps(definition, sort_keys=True, default=str))
 

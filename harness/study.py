@@ -48,6 +48,25 @@ class Stage:
     deterministic: bool = True
     search_batch: int = 0  # deterministic: trials per batch (one halving bracket); 0 = all
     trial: str = "train"  # what a trial runs: "train" (harness.train) or "check" (theory)
+    # Common random numbers (harness.pairing): the config keys the stage's claims compare
+    # (a loss, a model or a task name covers its options too). Trials that differ only in
+    # them share their seed at each repeat: initial weights, batch order, augmentation.
+    paired_keys: tuple[str, ...] = ()
+    # Each repeat draws its own data (data_seed + repeat), shared by the repeat's arms.
+    data_seed_per_repeat: bool = False
+
+    def __post_init__(self) -> None:
+        from harness.pairing import paired_space, seed_keys
+
+        keys = seed_keys(tuple(self.paired_keys), self.data_seed_per_repeat)
+        if keys and self.trial != "train":
+            raise RegistryError(
+                f"stage {self.name!r}: paired_keys and data_seed_per_repeat apply to training "
+                f"trials; its trials are {self.trial!r} trials"
+            )
+        object.__setattr__(self, "paired_keys", tuple(self.paired_keys))
+        # Every trial's config carries the keys, so its record says how its seeds were made.
+        object.__setattr__(self, "space", paired_space(self.name, self.space, keys))
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ def _train(
                 "source": dataset.source,
                 "sha256": dataset.sha256,
                 **fields.get("data", {}),
-                "data_seed": config.data_seed,
+                "data_seed": config.trial_data_seed(),
             },
             "environment": environment_facts(device),
         }

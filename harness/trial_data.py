@@ -14,8 +14,11 @@ The validation split (``val_size`` images, 0: none) never comes from the test sp
 Validation labels are the true labels (label noise corrupts training labels only); input
 corruptions apply to it as to the test split.
 
-Every transform draws from ``data_seed`` (recorded), not from the training seed, so
-repeats of one cell train on the same data and differ only in initialization and order.
+Every transform draws from the trial's data seed (``TrialConfig.trial_data_seed``, recorded
+as ``data.data_seed``), not from the training seed: ``data_seed`` itself, so repeats of one
+cell train on the same data and differ only in initialization and order, or with
+``data_seed_per_repeat`` ``data_seed + repeat``, so each repeat draws its own data and the
+arms of one repeat share it.
 Input corruptions (Zhang et al.) change the test split too: shuffled pixels use one
 permutation for both splits; random pixels and Gaussian images draw each split from its
 own stream, Gaussian images with the training split's channel statistics.
@@ -95,26 +98,27 @@ def test_size(available: int, config: TrialConfig) -> int:
 
 
 def prepare_trial_data(dataset: ImageDataset, config: TrialConfig) -> TrialData:
+    data_seed = config.trial_data_seed()  # data_seed, or per repeat its own
     full = dataset.train
     pool = torch.arange(len(full), dtype=torch.int64)  # indices into the training split
     val_indices = None
     if config.val_size and config.imbalance == "none":
         val_indices, pool = stratified_holdout(
             full.labels, config.val_size, dataset.num_classes,
-            _stream_seed(config.data_seed, _VALIDATION_STREAM),
+            _stream_seed(data_seed, _VALIDATION_STREAM),
         )
     if config.train_limit and config.train_limit < len(pool):
         pool = pool[subset_indices(len(pool), config.train_limit,
-                                   _stream_seed(config.data_seed, _SUBSET_STREAM))]
+                                   _stream_seed(data_seed, _SUBSET_STREAM))]
     if config.imbalance != "none":
         labels = full.labels[pool]
         present = torch.bincount(labels, minlength=dataset.num_classes).tolist()
         counts = long_tail_kept(present, config)
-        pool = pool[long_tail_indices(labels, counts, _stream_seed(config.data_seed, _LONG_TAIL_STREAM))]
+        pool = pool[long_tail_indices(labels, counts, _stream_seed(data_seed, _LONG_TAIL_STREAM))]
         if config.val_size:
             val_indices = balanced_from_unused(
                 full.labels, pool, config.val_size, dataset.num_classes,
-                _stream_seed(config.data_seed, _VALIDATION_STREAM),
+                _stream_seed(data_seed, _VALIDATION_STREAM),
             )
     train = full if len(pool) == len(full) else full.subset(pool)
     val = full.subset(val_indices) if val_indices is not None else None
@@ -122,14 +126,14 @@ def prepare_trial_data(dataset: ImageDataset, config: TrialConfig) -> TrialData:
     if config.label_noise > 0:
         noisy, realized = corrupt_labels(
             train.labels, dataset.num_classes, config.label_noise,
-            _stream_seed(config.data_seed, _NOISE_STREAM),
+            _stream_seed(data_seed, _NOISE_STREAM),
         )
         train = ImageSplit(train.images, noisy)
     test = dataset.test
     if len(test) > test_size(len(test), config):
         # A fixed test subset (data_seed) keeps CPU profiles fast; the paper profile uses all.
         test = test.subset(
-            subset_indices(len(test), config.test_limit, _stream_seed(config.data_seed, _TEST_SUBSET_STREAM))
+            subset_indices(len(test), config.test_limit, _stream_seed(data_seed, _TEST_SUBSET_STREAM))
         )
     if config.input_corruption != "none":
         train, test, val = _corrupt_inputs(train, test, val, config)
@@ -224,11 +228,12 @@ def _corrupt_inputs(
     train: ImageSplit, test: ImageSplit, val: ImageSplit | None, config: TrialConfig
 ) -> tuple[ImageSplit, ImageSplit, ImageSplit | None]:
     kind = config.input_corruption
-    train_seed = _stream_seed(config.data_seed, _TRAIN_INPUT_STREAM)
+    data_seed = config.trial_data_seed()
+    train_seed = _stream_seed(data_seed, _TRAIN_INPUT_STREAM)
     # One permutation for every split is what makes shuffled pixels learnable at all.
     shared = kind == "shuffled-pixels"
-    test_seed = train_seed if shared else _stream_seed(config.data_seed, _TEST_INPUT_STREAM)
-    val_seed = train_seed if shared else _stream_seed(config.data_seed, _VALIDATION_INPUT_STREAM)
+    test_seed = train_seed if shared else _stream_seed(data_seed, _TEST_INPUT_STREAM)
+    val_seed = train_seed if shared else _stream_seed(data_seed, _VALIDATION_INPUT_STREAM)
     mean, std = channel_mean_std(train.images) if kind == "gaussian" else (None, None)
 
     def corrupted(split: ImageSplit, seed: int) -> ImageSplit:

@@ -186,8 +186,12 @@ def _stages(common: dict[str, Any], sizes: dict[str, dict[str, Any]], search_epo
     return (
         Stage("baselines", _baselines(common, sizes, fastnet_batch), repeats=repeats,
               gpus_per_trial=gpus),
+        # One seed's grid is one estimate of the claim's depth-minus-width contrast, so its
+        # cells share the seed (harness.pairing): batch order, crops and flips, and each
+        # seed its own training subset. Their initial weights differ (other shapes).
         Stage("depth-width", _depth_width_space(common, seed_widths), repeats=repeats,
-              gpus_per_trial=gpus),
+              gpus_per_trial=gpus, paired_keys=("model.base_width", "model.convs_per_block"),
+              data_seed_per_repeat=True),
         Stage("search-seed-convnet", _seed_convnet_space(searched, seed_widths, max_blocks), **asha),
         Stage("search-fastnet", _fastnet_space(searched, fastnet_widths, fastnet_batch), **asha),
         Stage("top5-reseed", _reseed_space, repeats=RESEED_REPEATS, gpus_per_trial=gpus),

@@ -119,7 +119,11 @@ def trial_variants(noises: tuple[str, ...], blind: tuple[str, ...] = ()) -> list
 def _stage(common: dict[str, Any], noises: tuple[str, ...], repeats: int, gpus: float = 0.0,
            blind: tuple[str, ...] = ("impulse",)):
     space = {**common, "task": "denoise", "variant": variants(*trial_variants(noises, blind))}
-    return Stage("denoise", space, repeats=repeats, gpus_per_trial=gpus)
+    # Common random numbers (harness.pairing): a noise model's arms (clean or noisy
+    # target, L2, L1 or L0) of one seed share its initial weights, batch order and noisy
+    # inputs; each seed draws its own training subset, validation and test images.
+    return Stage("denoise", space, repeats=repeats, gpus_per_trial=gpus,
+                 paired_keys=("loss", "task.target"), data_seed_per_repeat=True)
 
 
 # Noise2Noise's recipe: Adam (beta2 0.99; AdamW with no weight decay is Adam), lr 3e-4, cosine-squared ramp-down over the last

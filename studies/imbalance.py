@@ -144,6 +144,17 @@ def best_cb_settings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# Common random numbers (harness.pairing): the main and step stages' losses of one seed
+# share that seed (batch order, crops, flips; initial weights too, except LDAM-DRW's when
+# its cosine head changes the model), and each seed draws its own subset and long tail.
+# The post-hoc logit adjustment arm trains exactly as CE of its seed: only its scoring
+# differs. The sweep keeps one data draw and a seed per setting: it chooses, it is not judged.
+LOSSES_PAIRED: dict[str, Any] = {
+    "paired_keys": ("loss", "model.normed_head", "task.logit_adjust_tau"),
+    "data_seed_per_repeat": True,
+}
+
+
 def _profile_stages(common: dict[str, Any], factors: dict[str, tuple[float, ...]],
                     betas: tuple[float, ...], gammas: tuple[float, ...], repeats: int,
                     heads: tuple[str, ...] = ("softmax", "sigmoid", "focal"),
@@ -167,12 +178,13 @@ def _profile_stages(common: dict[str, Any], factors: dict[str, tuple[float, ...]
                            "val_size": val_size,
                            "variant": variants(*cb_sweep_variants(betas, gammas, heads))},
               repeats=sweep_repeats or repeats, gpus_per_trial=gpus),
-        Stage("main", main_space, repeats=repeats, gpus_per_trial=gpus),
+        Stage("main", main_space, repeats=repeats, gpus_per_trial=gpus, **LOSSES_PAIRED),
     ]
     if factors.get("step"):
         def step_space(records: list[dict[str, Any]]) -> dict[str, Any]:
             return {**main_space(records), "imbalance": "step", "imbalance_factor": grid(*factors["step"])}
-        stages.append(Stage("step", step_space, repeats=repeats, gpus_per_trial=gpus))
+        stages.append(Stage("step", step_space, repeats=repeats, gpus_per_trial=gpus,
+                            **LOSSES_PAIRED))
     return tuple(stages)
 
 

@@ -205,10 +205,20 @@ MINI_COMMON = {**RECIPE, "dataset": "cifar10", "test_limit": 2000, "lr_decay": 0
 PAPER_COMMON = {**RECIPE, "dataset": "cifar10", "epochs": 200}
 
 
+# Common random numbers (harness.pairing): for one model and seed, the settings the claims
+# compare (true or random labels, a corruption, a regularizer) share the initial weights,
+# batch order and crops, so "random over true labels (same seed)" and "regularized against
+# not (same model and seed)" are paired; each seed draws its own labels, corruption and
+# subsets. Different models have different seeds, as before: no claim pairs two models.
+PAIRED_KEYS = {"table1": ("label_noise", "random_crop", "weight_decay"),
+               "corruptions": ("input_corruption", "label_noise")}
+
+
 def _stage(name: str, common: dict[str, Any], items: list[dict[str, Any]], repeats: int,
            gpus: float = 0.0, **keys: Any) -> Stage:
     return Stage(name, {**common, **keys, "variant": variants(*_without_model_name(items))},
-                 repeats=repeats, gpus_per_trial=gpus)
+                 repeats=repeats, gpus_per_trial=gpus, paired_keys=PAIRED_KEYS[name],
+                 data_seed_per_repeat=True)
 
 
 def _smoke() -> tuple[Stage, ...]:

@@ -3,13 +3,15 @@
 The dataset's images are the clean images. Each training batch draws, on the device and
 from a generator seeded by (trial seed, epoch), a noisy input and a target: the clean
 image (``target=clean``) or an independent second draw of the same noise on the same
-clean image (``target=noisy``, never the input's own noise). Images enter the network
+clean image (``target=noisy``, never the input's own noise; a paired config draws it from
+a stream of its own, so both targets' arms see the same inputs). Images enter the network
 shifted to [-0.5, 0.5], as in Noise2Noise; the network's output is the prediction
 shifted the same way.
 
 Evaluation uses the fixed validation level of the noise model (sigma 25/255, lambda 30,
-p 0.5), drawn from a generator seeded by ``data_seed`` alone, so every trial of a study
-sees the same noisy test images and clean- and noisy-target trials compare like for like.
+p 0.5), drawn from a generator seeded by the trial's data seed alone
+(``TrialConfig.trial_data_seed``), so every trial of a study and repeat sees the same noisy
+test images and clean- and noisy-target trials compare like for like.
 Metrics: ``test_psnr`` (mean PSNR over the test images, outputs and references rounded to
 8 bits as Noise2Noise reports), ``input_psnr`` (the noisy inputs themselves: the baseline)
 and, unless the dataset is the photographs themselves, ``photos_psnr`` on scikit-learn's
@@ -157,19 +159,19 @@ class Denoise(Task):
         self.clean_test = data.test.images.to(device).float() / 255.0
         # One fixed noisy test set per (data seed, noise model): every trial sees it.
         generator = torch.Generator(device=device).manual_seed(
-            _stream("denoise-test", config.data_seed, noise)
+            _stream("denoise-test", config.trial_data_seed(), noise)
         )
         self.noisy_test = add_noise_masked(self.clean_test, self.test_spec, generator)[0]
         self.clean_val = self.noisy_val = None
         if data.val is not None:
             self.clean_val = data.val.images.to(device).float() / 255.0
             generator = torch.Generator(device=device).manual_seed(
-                _stream("denoise-validation", config.data_seed, noise)
+                _stream("denoise-validation", config.trial_data_seed(), noise)
             )
             self.noisy_val = add_noise_masked(self.clean_val, self.test_spec, generator)[0]
         self.photos = None
         if eval_photos and dataset.name != "photos":
-            self.photos = self._noisy_photos(noise, config.data_seed)
+            self.photos = self._noisy_photos(noise, config.trial_data_seed())
 
     # ------------------------------------------------------------------ training
 
@@ -183,6 +185,14 @@ class Denoise(Task):
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, Any]]:
         generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
+        # A paired config (common random numbers) draws the noisy target from a stream of
+        # its own, so a clean- and a noisy-target arm of one seed see the same order, flips
+        # and noisy inputs in every batch, not only the first. An unpaired config keeps
+        # drawing the target after the input from one stream, as its records were made.
+        target_generator = generator
+        if self.config.paired_keys:
+            target_generator = torch.Generator(device=self.device).manual_seed(
+                _stream("denoise-target", self.seed, epoch))
         order = torch.randperm(len(self.train_images), generator=generator, device=self.device)
         size = self.config.batch_size
         for start in range(0, len(order), size):
@@ -194,7 +204,7 @@ class Denoise(Task):
             if self.target == "clean":
                 target, valid = clean, None
             else:
-                target, valid = add_noise_masked(clean, self.train_spec, generator)
+                target, valid = add_noise_masked(clean, self.train_spec, target_generator)
                 if self.train_spec.model != "bernoulli":
                     valid = None  # every pixel of the target is an observation
             yield self._input(noisy), (target - SHIFT, valid)
