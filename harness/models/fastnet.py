@@ -124,6 +124,17 @@ def whitening_weights(images: torch.Tensor, kernel_size: tuple[int, int],
     return torch.cat((filters, -filters)).float()
 
 
+class GlobalMaxPool(nn.Module):
+    """The spatial maximum of each channel, (N, C, H, W) -> (N, C, 1, 1), as ``amax``:
+    ``nn.AdaptiveMaxPool2d(1)`` gives the same values, but its CUDA backward has no
+    deterministic implementation. Without ties among a channel's maxima (GELU outputs
+    have none in practice) the gradients are the same too: amax splits a tied maximum's
+    gradient evenly where the pool gives it all to one position."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3), keepdim=True)
+
+
 class Scale(nn.Module):
     def __init__(self, factor: float) -> None:
         super().__init__()
@@ -171,7 +182,7 @@ def fastnet(
         channels = out
     # airbench uses MaxPool2d(3) on its 3x3 map, i.e. a global max pool at 32x32 input.
     layers += [
-        nn.AdaptiveMaxPool2d(1),
+        GlobalMaxPool(),
         nn.Flatten(),
         nn.Linear(channels, num_classes, bias=False),
         Scale(scale),
