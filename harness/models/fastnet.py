@@ -72,6 +72,16 @@ class FastNet(nn.Sequential):
         self.whiten = whiten
         self.whiten_eps = whiten_eps
         self.whiten_bias_epochs = whiten_bias_epochs
+        self.stem_bias_frozen = False
+        # Frozen, the bias's gradient is dropped as soon as it is accumulated: the optimizer
+        # skips a parameter without one (no step, no momentum, no weight decay), as it would
+        # with requires_grad=False. Toggling requires_grad instead would make torch.compile
+        # build a new training graph at the epoch it changes.
+        self.stem.bias.register_post_accumulate_grad_hook(self._drop_frozen_bias_grad)
+
+    def _drop_frozen_bias_grad(self, bias: torch.Tensor) -> None:
+        if self.stem_bias_frozen:
+            bias.grad = None
 
     @property
     def stem(self) -> nn.Conv2d:
@@ -89,7 +99,7 @@ class FastNet(nn.Sequential):
     def set_epoch(self, epoch: int) -> None:
         """Freeze the stem's bias from epoch ``whiten_bias_epochs`` on (0 = never)."""
         if self.whiten_bias_epochs > 0:
-            self.stem.bias.requires_grad_(epoch < self.whiten_bias_epochs)
+            self.stem_bias_frozen = epoch >= self.whiten_bias_epochs
 
 
 def patch_covariance(images: torch.Tensor, kernel_size: tuple[int, int],

@@ -1,7 +1,7 @@
 """Denoising (Noise2Noise, Lehtinen et al. 2018): a noisy image in, the clean image out.
 
-The dataset's images are the clean images. Each training batch draws, on the device and
-from a generator seeded by (trial seed, epoch), a noisy input and a target: the clean
+The dataset's images are the clean images. Each training batch draws, from a CPU
+generator seeded by (trial seed, epoch) (so every device draws the same), a noisy input and a target: the clean
 image (``target=clean``) or an independent second draw of the same noise on the same
 clean image (``target=noisy``, never the input's own noise). Images enter the network
 shifted to [-0.5, 0.5], as in Noise2Noise; the network's output is the prediction
@@ -156,14 +156,14 @@ class Denoise(Task):
         self.train_images = data.train.images.to(device)
         self.clean_test = data.test.images.to(device).float() / 255.0
         # One fixed noisy test set per (data seed, noise model): every trial sees it.
-        generator = torch.Generator(device=device).manual_seed(
+        generator = torch.Generator().manual_seed(
             _stream("denoise-test", config.data_seed, noise)
         )
         self.noisy_test = add_noise_masked(self.clean_test, self.test_spec, generator)[0]
         self.clean_val = self.noisy_val = None
         if data.val is not None:
             self.clean_val = data.val.images.to(device).float() / 255.0
-            generator = torch.Generator(device=device).manual_seed(
+            generator = torch.Generator().manual_seed(
                 _stream("denoise-validation", config.data_seed, noise)
             )
             self.noisy_val = add_noise_masked(self.clean_val, self.test_spec, generator)[0]
@@ -182,8 +182,8 @@ class Denoise(Task):
         return MaskedTargetLoss(loss)
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, Any]]:
-        generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
-        order = torch.randperm(len(self.train_images), generator=generator, device=self.device)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = torch.randperm(len(self.train_images), generator=generator).to(self.device)
         size = self.config.batch_size
         for start in range(0, len(order), size):
             clean = self.train_images[order[start : start + size]]
@@ -215,7 +215,7 @@ class Denoise(Task):
         pairs = []
         for name in PHOTO_NAMES:
             clean = photos[name].to(self.device).float()[None] / 255.0
-            generator = torch.Generator(device=self.device).manual_seed(
+            generator = torch.Generator().manual_seed(
                 _stream("denoise-photo", data_seed, noise, name)
             )
             pairs.append((clean, add_noise_masked(clean, self.test_spec, generator)[0]))
