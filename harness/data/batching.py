@@ -13,8 +13,7 @@ one config see the same batches, which is what the records' ``random_draws: "cpu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -24,6 +23,7 @@ from harness.data.corruptions import (
     per_image_standardization,
     random_crops,
 )
+from harness.data.draws import draw_on, to_device
 
 
 def pixel_stats(images_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,13 +46,6 @@ def normalize(
     device = images_uint8.device
     x = images_uint8.to(torch.float32) / 255.0
     return (x - _channel_tensor(mean, device)) / _channel_tensor(std, device)
-
-
-def draw_on(generator: torch.Generator, sample: Callable[..., torch.Tensor], *args: Any,
-            **kwargs: Any) -> torch.Tensor:
-    """``sample(*args, generator=generator, **kwargs)`` on the generator's own device: a
-    CPU generator draws the same numbers whatever device the data lives on."""
-    return sample(*args, generator=generator, device=generator.device, **kwargs)
 
 
 def epoch_seed(seed: int, epoch_index: int) -> int:
@@ -81,8 +74,8 @@ def random_crop(
         raise ValueError(f"pad_mode must be zeros or reflect, got {pad_mode!r}")
     b, c, h, w = images.shape
     device = images.device
-    dy = draw_on(generator, torch.randint, 0, 2 * padding + 1, (b,)).to(device)
-    dx = draw_on(generator, torch.randint, 0, 2 * padding + 1, (b,)).to(device)
+    dy = to_device(draw_on(generator, torch.randint, 0, 2 * padding + 1, (b,)), device)
+    dx = to_device(draw_on(generator, torch.randint, 0, 2 * padding + 1, (b,)), device)
     rows = dy[:, None] + torch.arange(h, device=device)  # (B, H)
     cols = dx[:, None] + torch.arange(w, device=device)  # (B, W)
     batch_idx = torch.arange(b, device=device)[:, None, None, None]
@@ -107,7 +100,7 @@ def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
 
 def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
-    mask = (draw_on(generator, torch.rand, images.shape[0]) < 0.5).to(images.device)
+    mask = to_device(draw_on(generator, torch.rand, images.shape[0]) < 0.5, images.device)
     return torch.where(mask[:, None, None, None], images.flip(3), images)
 
 
@@ -209,7 +202,8 @@ class DeviceBatches:
         self.flip_start: torch.Tensor | None = None
         if self.flip and flip_mode == "alternate":
             gen = torch.Generator().manual_seed(flip_seed(self.seed))
-            self.flip_start = (torch.rand(self.num_images, generator=gen) < 0.5).to(self.device)
+            self.flip_start = to_device(torch.rand(self.num_images, generator=gen) < 0.5,
+                                        self.device)
 
     @property
     def num_images(self) -> int:
@@ -222,7 +216,7 @@ class DeviceBatches:
     def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (float32 images, int64 labels) batches for epoch ``epoch_index``."""
         gen = torch.Generator().manual_seed(epoch_seed(self.seed, epoch_index))
-        order = torch.randperm(self.num_images, generator=gen).to(self.device)
+        order = to_device(torch.randperm(self.num_images, generator=gen), self.device)
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.images[idx]

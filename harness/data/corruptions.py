@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
+from harness.data.draws import draw_on, to_device
 from harness.errors import ConfigError
 
 INPUT_CORRUPTIONS = ("none", "shuffled-pixels", "random-pixels", "gaussian")
@@ -210,10 +211,8 @@ def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) ->
     _check_crop(images, size, "random_crops")
     b, c, h, w = images.shape
     device = images.device
-    dy = torch.randint(0, h - size + 1, (b,), generator=generator,
-                       device=generator.device).to(device)
-    dx = torch.randint(0, w - size + 1, (b,), generator=generator,
-                       device=generator.device).to(device)
+    dy = to_device(draw_on(generator, torch.randint, 0, h - size + 1, (b,)), device)
+    dx = to_device(draw_on(generator, torch.randint, 0, w - size + 1, (b,)), device)
     steps = torch.arange(size, device=device)
     rows = dy[:, None] + steps  # (B, size)
     cols = dx[:, None] + steps  # (B, size)

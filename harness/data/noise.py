@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.data.draws import draw_on, to_device
 from harness.errors import require
 
 NOISE_MODELS = ("gaussian", "poisson", "bernoulli", "impulse")
@@ -150,27 +151,26 @@ def add_noise_masked(
     valid = torch.ones((n, 1, *clean.shape[2:]), dtype=clean.dtype, device=clean.device)
     level = _levels(spec, n, clean, generator)
     if spec.model == "gaussian":
-        noise = torch.randn(
-            clean.shape, generator=generator, device=generator.device, dtype=clean.dtype
-        ).to(clean.device)
+        noise = to_device(draw_on(generator, torch.randn, clean.shape, dtype=clean.dtype),
+                          clean.device)
         return clean + level * noise, valid
     if spec.model == "poisson":
         # torch.poisson wants float32 or wider; the rate is computed there too so a
         # half-precision image does not round lambda * x.
         rate = level.float() * clean.float()
-        noisy = torch.poisson(rate.to(generator.device), generator=generator).to(clean.device)
+        noisy = to_device(torch.poisson(rate.to(generator.device), generator=generator),
+                          clean.device)
         noisy = noisy / level.float()
         return noisy.to(clean.dtype), valid
     # One uniform per pixel (not per channel) decides both masks: a pixel is dropped or
     # replaced whole.
-    u = torch.rand(valid.shape, generator=generator, device=generator.device,
-                   dtype=clean.dtype).to(clean.device)
+    u = to_device(draw_on(generator, torch.rand, valid.shape, dtype=clean.dtype), clean.device)
     hit = u < level
     if spec.model == "bernoulli":
         valid = (~hit).to(clean.dtype)
         return clean * valid, valid
-    colours = torch.rand(clean.shape, generator=generator, device=generator.device,
-                         dtype=clean.dtype).to(clean.device)
+    colours = to_device(draw_on(generator, torch.rand, clean.shape, dtype=clean.dtype),
+                        clean.device)
     return torch.where(hit, colours, clean), valid
 
 
@@ -195,6 +195,5 @@ def _levels(
         return torch.full(shape, spec.fixed_level, dtype=clean.dtype, device=clean.device)
     low, high = BLIND_RANGE[spec.model]
     # Drawn in float32 so the 0.001 floor of lambda survives a half-precision image.
-    u = torch.rand(shape, generator=generator, device=generator.device,
-                   dtype=torch.float32).to(clean.device)
+    u = to_device(draw_on(generator, torch.rand, shape, dtype=torch.float32), clean.device)
     return (low + (high - low) * u).to(clean.dtype)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.data.batching import epoch_seed, random_flip
+from harness.data.draws import to_device
 from harness.data.noise import NoiseSpec, add_noise_masked, check_noise, validation_spec
 from harness.errors import require
 from harness.image_metrics import psnr
@@ -183,7 +184,8 @@ class Denoise(Task):
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, Any]]:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        order = torch.randperm(len(self.train_images), generator=generator).to(self.device)
+        order = to_device(torch.randperm(len(self.train_images), generator=generator),
+                          self.device)
         size = self.config.batch_size
         for start in range(0, len(order), size):
             clean = self.train_images[order[start : start + size]]
