@@ -17,7 +17,8 @@ from harness.errors import ConfigError
 # Set in every process that may train before CUDA starts (Ray workers get it from their
 # environment; harness.train sets it on import too): cuBLAS reads it once, when it first
 # allocates its workspace, so a trial that asks for determinism in a reused worker would
-# set it too late. A user's own value is kept. 8 x 4 MiB is also Hopper's default size.
+# set it too late. A user's own value is kept. ":4096:8" (8 buffers of 4 MiB) is one of
+# the two values PyTorch documents for deterministic cuBLAS.
 WORKER_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 
 
@@ -25,9 +26,6 @@ def prepare_worker_environment() -> None:
     """Put WORKER_ENV into this process's environment (keeping values already set)."""
     for key, value in WORKER_ENV.items():
         os.environ.setdefault(key, value)
-
-
-PRECISION_NAMES = {"fp32": "float32", "bf16": "bf16"}
 
 
 def resolve_precision(
@@ -46,8 +44,8 @@ def resolve_precision(
     if bf16_supported:
         return "bf16", None
     # The card's name is the record's device_name.
-    return "float32", (f"precision={requested}: the card has no native bf16 (it came with "
-                       "compute capability 8.0), so the trial ran in float32")
+    return "float32", (f"precision={requested}: the card has no native bf16 (compute "
+                       "capability 8.0, Ampere, and later have it), so the trial ran in float32")
 
 
 def resolve_device(requested: str) -> torch.device:
