@@ -7,11 +7,45 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
 import harness
 from harness.errors import ConfigError
+
+# Set in every process that may train before CUDA starts (Ray workers get it from their
+# environment; harness.train sets it on import too): cuBLAS reads it once, when it first
+# allocates its workspace, so a trial that asks for determinism in a reused worker would
+# set it too late. A user's own value is kept. ":4096:8" (8 buffers of 4 MiB) is one of
+# the two values PyTorch documents for deterministic cuBLAS.
+WORKER_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+
+
+def prepare_worker_environment() -> None:
+    """Put WORKER_ENV into this process's environment (keeping values already set)."""
+    for key, value in WORKER_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def resolve_precision(
+    requested: str, device: torch.device, bf16_supported: bool | None = None
+) -> tuple[str, str | None]:
+    """(the precision a trial runs in: "float32" or "bf16", a note when that differs from
+    what was asked). ``auto`` is bf16 on a CUDA card with native bf16, else float32; bf16
+    asked on a card without it (before Ampere) runs in float32, with the note saying so.
+    ``bf16_supported`` overrides the card's answer (tests)."""
+    if requested == "fp32" or (requested == "auto" and device.type != "cuda"):
+        return "float32", None
+    if device.type != "cuda":
+        return "bf16", None  # CPU autocast has bf16 everywhere
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported(including_emulation=False)
+    if bf16_supported:
+        return "bf16", None
+    # The card's name is the record's device_name.
+    return "float32", (f"precision={requested}: the card has no native bf16 (compute "
+                       "capability 8.0, Ampere, and later have it), so the trial ran in float32")
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -67,7 +101,9 @@ def code_changed(inside: Path) -> bool:
     return bool(status.stdout.strip())
 
 
-def environment_facts(device: torch.device) -> dict[str, str | None]:
+def environment_facts(device: torch.device, **run: Any) -> dict[str, Any]:
+    """The machine and software of a trial, then ``run``: what its numbers depend on
+    (device_kind, deterministic, precision, precision_note, compiled, random_draws)."""
     return {
         "device": device.type,
         "device_name": device_name(device),
@@ -75,4 +111,5 @@ def environment_facts(device: torch.device) -> dict[str, str | None]:
         "harness": harness.__version__,
         "python": platform.python_version(),
         "git_commit": git_commit(),
+        **run,
     }

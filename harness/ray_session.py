@@ -322,7 +322,11 @@ def ray_session(address: str | None = None, record_in: Path | None = None) -> It
     """
     address = address or os.environ.get("RAY_ADDRESS") or None
     timeout = float(os.environ.get("HARNESS_RAY_CONNECT_TIMEOUT", "60"))
-    env = dict(RAY_QUIET_ENV)
+    # WORKER_ENV (cuBLAS's workspace) must be in a worker's environment before CUDA starts:
+    # a local Ray's workers inherit it from here, a cluster's get it as the job's env_vars.
+    from harness.environment import WORKER_ENV
+
+    env = {**RAY_QUIET_ENV, **WORKER_ENV}
     if address:
         # Ray waits for a GCS in C++ calls (30 s and 5 s by default, read from the
         # environment when Ray starts its client) that hold off the alarm in
@@ -338,7 +342,8 @@ def ray_session(address: str | None = None, record_in: Path | None = None) -> It
         if address:
             check_ray_address(address)
             _init_within(timeout, address=address, logging_level=logging.WARNING,
-                         log_to_driver=False)
+                         log_to_driver=False,
+                         runtime_env={"env_vars": {k: os.environ[k] for k in WORKER_ENV}})
             where = f"the Ray cluster at {address}"
         else:
             # "local": always a fresh instance of our own, even when RAY_ADDRESS-less

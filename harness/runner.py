@@ -129,9 +129,12 @@ def _stage_space(
     return space
 
 
-def _resources(plan: RunPlan, stage: Stage) -> dict[str, float]:
-    given = plan.options.gpus_per_trial
-    gpus = stage.gpus_per_trial if given is None else given
+def _resources(plan: RunPlan, stage: Stage, cluster_gpus: float | None = None) -> dict[str, float]:
+    from harness import placement
+
+    cluster = placement.cluster_gpus() if cluster_gpus is None else cluster_gpus
+    gpus = placement.gpus_per_trial(stage, plan.options.gpus_per_trial,
+                                    placement.stage_device(stage, plan.overrides), cluster)
     return {"cpu": stage.cpus_per_trial, "gpu": gpus, **plan.options.trial_resources}
 
 
@@ -255,6 +258,7 @@ def _finish(tracker: Any, error: BaseException | None) -> None:
 
 def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
     """Validate, then run every stage of the profile on Ray Tune, then write results."""
+    from harness.placement import cluster_gpus, where_trials_run
     from harness.ray_leftovers import end_leftovers
     from harness.ray_session import check_resources, ray_session
 
@@ -276,6 +280,7 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
             resources = _resources(plan, stage)
             custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu")}
             check_resources(stage, resources["gpu"], custom)
+            echo(where_trials_run(stage, resources["gpu"], cluster_gpus()))
         # Every check has passed (Ray's token handshake included): only from here on does
         # the run create anything, the MLflow store too.
         store = _open_store(plan)

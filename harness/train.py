@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,10 +29,16 @@ from typing import Any
 
 import torch
 
+from harness.compiling import compile_model
 from harness.config import TrialConfig
 from harness.data import load_dataset
 from harness.data.types import ImageDataset
-from harness.environment import environment_facts, resolve_device
+from harness.environment import (
+    environment_facts,
+    prepare_worker_environment,
+    resolve_device,
+    resolve_precision,
+)
 from harness.files import atomic_path
 from harness.models import count_macs, count_parameters, create_model
 from harness.optim import build_lookahead, build_optimizer, build_scheduler, total_steps
@@ -41,6 +46,13 @@ from harness.records import RECORD_SCHEMA_VERSION
 from harness.tasks import Evaluation, create_task
 
 Reporter = Callable[[dict[str, Any], dict[str, Any] | None], None]
+
+# Where shuffles, crops, flips and noise are drawn (harness.data.batching, the tasks): CPU
+# generators on every device, so a CPU and a GPU trial of one config see the same batches.
+RANDOM_DRAWS = "cpu"
+
+# Before anything in this process can start CUDA: see harness.environment.WORKER_ENV.
+prepare_worker_environment()
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
@@ -66,12 +78,11 @@ def trial_determinism(config: TrialConfig, device: torch.device) -> Iterator[Non
         torch.is_deterministic_algorithms_warn_only_enabled(),
         cudnn.benchmark,
         cudnn.deterministic,
-        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     )
     try:
         if config.deterministic:
-            # cuBLAS needs a fixed workspace for deterministic matmuls.
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            # cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG) is in the environment
+            # since this module's import: setting it here would come after cuBLAS started.
             torch.use_deterministic_algorithms(True)
             cudnn.benchmark, cudnn.deterministic = False, True
         else:
@@ -82,19 +93,13 @@ def trial_determinism(config: TrialConfig, device: torch.device) -> Iterator[Non
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
-        if saved[4] is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-        else:
-            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
 
 
 def autocast_factory(config: TrialConfig, device: torch.device) -> Callable[[], Any]:
-    """A context factory for the trial's precision: bf16 autocast (the default on CUDA),
-    else a no-op. The GPU suite times its steps under the same one."""
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "bf16":
+    """A context factory for the trial's precision (``resolve_precision``): bf16 autocast
+    (the default on a CUDA card with native bf16), else a no-op. The GPU suite times its
+    steps under the same one."""
+    if resolve_precision(config.precision, device)[0] == "bf16":
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
 
@@ -113,11 +118,12 @@ def train_step(
     inputs: torch.Tensor,
     targets: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step: the forward pass under ``autocast``, the loss on float32 logits
-    (autocast may give bf16 ones), backward, step. Returns (outputs, loss), not detached."""
+    """One optimizer step: the forward pass under ``autocast``, the loss in float32 outside
+    it (on float32 logits: autocast may give bf16 ones, and would run a loss's own matmuls
+    in bf16), backward, step. Returns (outputs, loss), not detached."""
     with autocast():
         outputs = forward(inputs)
-        loss = loss_fn(outputs.float(), targets)
+    loss = loss_fn(outputs.float(), targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -168,8 +174,9 @@ def _train(
     scheduler = build_scheduler(optimizer, steps_per_epoch, config)
     lookahead = build_lookahead(model, steps_per_epoch, config)
     set_epoch = getattr(model, "set_epoch", None)
-    forward = torch.compile(model) if config.compile else model
+    forward = compile_model(model) if config.compile else model
     autocast = autocast_factory(config, device)
+    precision, precision_note = resolve_precision(config.precision, device)
 
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -222,7 +229,15 @@ def _train(
                 **fields.get("data", {}),
                 "data_seed": config.trial_data_seed(),
             },
-            "environment": environment_facts(device),
+            "environment": environment_facts(
+                device,
+                device_kind=device.type,
+                deterministic=torch.are_deterministic_algorithms_enabled(),
+                precision=precision,
+                precision_note=precision_note,
+                compiled=bool(config.compile),
+                random_draws=RANDOM_DRAWS,
+            ),
         }
 
     status = "completed"

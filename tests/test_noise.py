@@ -238,6 +238,6 @@ def test_bad_images_are_rejected() -> None:
         add_noise(torch.zeros(3, 8, 8), spec, _gen())
     with pytest.raises(ValueError, match="float"):
         add_noise(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), spec, _gen())
-    if torch.cuda.is_available():
+    if torch.cuda.is_available():  # a CPU generator serves any device; a CUDA one only CUDA
         with pytest.raises(ValueError, match="device"):
-            add_noise(torch.zeros(1, 3, 8, 8, device="cuda"), spec, _gen())
+            add_noise(torch.zeros(1, 3, 8, 8), spec, torch.Generator(device="cuda"))

@@ -4,6 +4,10 @@ No DataLoader, no worker processes, no PIL: shuffling, random crops and flips ar
 tensor ops on the data's device, so a CIFAR-10 epoch costs a few kernel launches per batch
 and the same code runs on CPU and CUDA. Images stay uint8 until a batch is cut (4x less
 memory than float), then are normalized to float32.
+
+Every random choice (the order, crop offsets, flips) is drawn from a CPU generator and
+then moved to the data's device (a few index tensors per batch): a CPU and a GPU trial of
+one config see the same batches, which is what the records' ``random_draws: "cpu"`` says.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from harness.data.corruptions import (
     per_image_standardization,
     random_crops,
 )
+from harness.data.draws import draw_on, to_device
 
 
 def pixel_stats(images_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +65,8 @@ def random_crop(
     "reflect": the edge pixel is not repeated), as airbench's translate augmentation.
 
     Gathers through per-image row/column index grids: one indexing op for the whole batch.
-    Both modes draw the same offsets from ``generator``.
+    Both modes draw the same offsets from ``generator`` (a CPU one in the harness; the
+    offsets move to the images' device).
     """
     if padding <= 0:
         return images
@@ -68,8 +74,8 @@ def random_crop(
         raise ValueError(f"pad_mode must be zeros or reflect, got {pad_mode!r}")
     b, c, h, w = images.shape
     device = images.device
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
+    dy = to_device(draw_on(generator, torch.randint, 0, 2 * padding + 1, (b,)), device)
+    dx = to_device(draw_on(generator, torch.randint, 0, 2 * padding + 1, (b,)), device)
     rows = dy[:, None] + torch.arange(h, device=device)  # (B, H)
     cols = dx[:, None] + torch.arange(w, device=device)  # (B, W)
     batch_idx = torch.arange(b, device=device)[:, None, None, None]
@@ -94,7 +100,7 @@ def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
 
 def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
-    mask = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
+    mask = to_device(draw_on(generator, torch.rand, images.shape[0]) < 0.5, images.device)
     return torch.where(mask[:, None, None, None], images.flip(3), images)
 
 
@@ -125,7 +131,7 @@ def _to_float(
 class DeviceBatches:
     """Shuffled, augmented training batches of uint8 images held on one device.
 
-    ``epoch(k)`` shuffles with a generator on the data's device seeded from (seed, k);
+    ``epoch(k)`` shuffles with a CPU generator seeded from (seed, k);
     the last batch is dropped only when it holds a single image (BatchNorm can't train on 1).
     ``crop_size`` cuts a centre (or, with ``random_crop``, a random) square first; then
     come pad-and-crop (``crop_padding``, padded with zeros or reflected per ``pad_mode``),
@@ -195,8 +201,9 @@ class DeviceBatches:
         self.drop_last = bool(drop_last)
         self.flip_start: torch.Tensor | None = None
         if self.flip and flip_mode == "alternate":
-            gen = torch.Generator(device=self.device).manual_seed(flip_seed(self.seed))
-            self.flip_start = torch.rand(self.num_images, generator=gen, device=self.device) < 0.5
+            gen = torch.Generator().manual_seed(flip_seed(self.seed))
+            self.flip_start = to_device(torch.rand(self.num_images, generator=gen) < 0.5,
+                                        self.device)
 
     @property
     def num_images(self) -> int:
@@ -208,8 +215,8 @@ class DeviceBatches:
 
     def epoch(self, epoch_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (float32 images, int64 labels) batches for epoch ``epoch_index``."""
-        gen = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch_index))
-        order = torch.randperm(self.num_images, generator=gen, device=self.device)
+        gen = torch.Generator().manual_seed(epoch_seed(self.seed, epoch_index))
+        order = to_device(torch.randperm(self.num_images, generator=gen), self.device)
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.images[idx]

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
+from harness.data.draws import draw_on, to_device
 from harness.errors import ConfigError
 
 INPUT_CORRUPTIONS = ("none", "shuffled-pixels", "random-pixels", "gaussian")
@@ -203,14 +204,15 @@ def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) ->
     """A size x size window of each image at its own random offset in [0, H - size] x
     [0, W - size], without padding (TF's random_crop, batched).
 
-    ``generator`` must live on the images' device (as in batching.random_crop). One
-    indexing op through per-image row/column grids crops the whole batch.
+    The offsets are drawn on ``generator``'s device (a CPU one in the harness, so every
+    device crops alike) and moved to the images'. One indexing op through per-image
+    row/column grids crops the whole batch.
     """
     _check_crop(images, size, "random_crops")
     b, c, h, w = images.shape
     device = images.device
-    dy = torch.randint(0, h - size + 1, (b,), generator=generator, device=device)
-    dx = torch.randint(0, w - size + 1, (b,), generator=generator, device=device)
+    dy = to_device(draw_on(generator, torch.randint, 0, h - size + 1, (b,)), device)
+    dx = to_device(draw_on(generator, torch.randint, 0, w - size + 1, (b,)), device)
     steps = torch.arange(size, device=device)
     rows = dy[:, None] + steps  # (B, size)
     cols = dx[:, None] + steps  # (B, size)

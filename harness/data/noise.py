@@ -1,8 +1,9 @@
 """Synthetic corruptions of Noise2Noise (Lehtinen et al., ICML 2018), on [0, 1] pixels.
 
 Images are float tensors (N, C, H, W) in [0, 1] on any device. Every draw comes from the
-``torch.Generator`` passed in (on the images' device), never from the global RNG, so a
-seeded generator reproduces a run; two calls with one generator are independent draws,
+``torch.Generator`` passed in, never from the global RNG, so a seeded generator reproduces
+a run. The draws are made on the generator's device and moved to the images': the harness
+passes CPU generators, so a CPU and a GPU trial draw the same noise; two calls with one generator are independent draws,
 which is how a Noise2Noise target is made (a second, independent corruption of the same
 clean image, never the input's own noise).
 
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.data.draws import draw_on, to_device
 from harness.errors import require
 
 NOISE_MODELS = ("gaussian", "poisson", "bernoulli", "impulse")
@@ -149,24 +151,26 @@ def add_noise_masked(
     valid = torch.ones((n, 1, *clean.shape[2:]), dtype=clean.dtype, device=clean.device)
     level = _levels(spec, n, clean, generator)
     if spec.model == "gaussian":
-        noise = torch.randn(
-            clean.shape, generator=generator, device=clean.device, dtype=clean.dtype
-        )
+        noise = to_device(draw_on(generator, torch.randn, clean.shape, dtype=clean.dtype),
+                          clean.device)
         return clean + level * noise, valid
     if spec.model == "poisson":
         # torch.poisson wants float32 or wider; the rate is computed there too so a
         # half-precision image does not round lambda * x.
         rate = level.float() * clean.float()
-        noisy = torch.poisson(rate, generator=generator) / level.float()
+        noisy = to_device(torch.poisson(rate.to(generator.device), generator=generator),
+                          clean.device)
+        noisy = noisy / level.float()
         return noisy.to(clean.dtype), valid
     # One uniform per pixel (not per channel) decides both masks: a pixel is dropped or
     # replaced whole.
-    u = torch.rand(valid.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+    u = to_device(draw_on(generator, torch.rand, valid.shape, dtype=clean.dtype), clean.device)
     hit = u < level
     if spec.model == "bernoulli":
         valid = (~hit).to(clean.dtype)
         return clean * valid, valid
-    colours = torch.rand(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+    colours = to_device(draw_on(generator, torch.rand, clean.shape, dtype=clean.dtype),
+                        clean.device)
     return torch.where(hit, colours, clean), valid
 
 
@@ -175,10 +179,10 @@ def _check_images(clean: torch.Tensor, generator: torch.Generator) -> None:
         raise ValueError(
             f"images must be a float (N, C, H, W) tensor, got {clean.dtype} {tuple(clean.shape)}"
         )
-    if generator.device.type != clean.device.type:
+    if generator.device.type not in ("cpu", clean.device.type):
         raise ValueError(
             f"the generator is on {generator.device}, the images on {clean.device}; "
-            "create the generator on the images' device"
+            "create the generator on the CPU (the harness's choice) or on the images' device"
         )
 
 
@@ -191,5 +195,5 @@ def _levels(
         return torch.full(shape, spec.fixed_level, dtype=clean.dtype, device=clean.device)
     low, high = BLIND_RANGE[spec.model]
     # Drawn in float32 so the 0.001 floor of lambda survives a half-precision image.
-    u = torch.rand(shape, generator=generator, device=clean.device, dtype=torch.float32)
+    u = to_device(draw_on(generator, torch.rand, shape, dtype=torch.float32), clean.device)
     return (low + (high - low) * u).to(clean.dtype)

@@ -72,6 +72,16 @@ class FastNet(nn.Sequential):
         self.whiten = whiten
         self.whiten_eps = whiten_eps
         self.whiten_bias_epochs = whiten_bias_epochs
+        self.stem_bias_frozen = False
+        # Frozen, the bias's gradient is dropped as soon as it is accumulated: the optimizer
+        # skips a parameter without one (no step, no momentum, no weight decay), as it would
+        # with requires_grad=False. Toggling requires_grad instead would make torch.compile
+        # build a new training graph at the epoch it changes.
+        self.stem.bias.register_post_accumulate_grad_hook(self._drop_frozen_bias_grad)
+
+    def _drop_frozen_bias_grad(self, bias: torch.Tensor) -> None:
+        if self.stem_bias_frozen:
+            bias.grad = None
 
     @property
     def stem(self) -> nn.Conv2d:
@@ -89,7 +99,7 @@ class FastNet(nn.Sequential):
     def set_epoch(self, epoch: int) -> None:
         """Freeze the stem's bias from epoch ``whiten_bias_epochs`` on (0 = never)."""
         if self.whiten_bias_epochs > 0:
-            self.stem.bias.requires_grad_(epoch < self.whiten_bias_epochs)
+            self.stem_bias_frozen = epoch >= self.whiten_bias_epochs
 
 
 def patch_covariance(images: torch.Tensor, kernel_size: tuple[int, int],
@@ -122,6 +132,17 @@ def whitening_weights(images: torch.Tensor, kernel_size: tuple[int, int],
     scaled = rows / torch.sqrt(eigenvalues.clamp_min(0) + eps)[:, None]
     filters = scaled.reshape(-1, channels, kh, kw)
     return torch.cat((filters, -filters)).float()
+
+
+class GlobalMaxPool(nn.Module):
+    """The spatial maximum of each channel, (N, C, H, W) -> (N, C, 1, 1), as ``amax``:
+    ``nn.AdaptiveMaxPool2d(1)`` gives the same values, but its CUDA backward has no
+    deterministic implementation. Without ties among a channel's maxima (GELU outputs
+    have none in practice) the gradients are the same too: amax splits a tied maximum's
+    gradient evenly where the pool gives it all to one position."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3), keepdim=True)
 
 
 class Scale(nn.Module):
@@ -171,7 +192,7 @@ def fastnet(
         channels = out
     # airbench uses MaxPool2d(3) on its 3x3 map, i.e. a global max pool at 32x32 input.
     layers += [
-        nn.AdaptiveMaxPool2d(1),
+        GlobalMaxPool(),
         nn.Flatten(),
         nn.Linear(channels, num_classes, bias=False),
         Scale(scale),

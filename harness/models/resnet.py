@@ -68,7 +68,10 @@ class NormedLinear(nn.Module):
         self.weight = nn.Parameter(weight.renorm_(2, 1, 1e-5).mul_(1e5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1).mm(F.normalize(self.weight, dim=0))
+        # Always float32: under bf16 autocast the cosines would carry 8 bits of mantissa
+        # into LDAM's scale of 30 (logit steps of ~0.1).
+        with torch.autocast(x.device.type, enabled=False):
+            return F.normalize(x.float(), dim=1).mm(F.normalize(self.weight.float(), dim=0))
 
 
 class CifarResNet(nn.Module):

@@ -37,9 +37,29 @@ LRN_SIZE = 2 * LRN_DEPTH_RADIUS + 1
 LRN_ALPHA_TORCH = LRN_ALPHA_TF * LRN_SIZE
 
 
+class ChannelWindowLRN(nn.LocalResponseNorm):
+    """``nn.LocalResponseNorm`` for (N, C, H, W) inputs with its channel-window sum written
+    as ``size`` shifted slices added in order, instead of PyTorch's ``avg_pool3d``, whose
+    CUDA backward has no deterministic implementation (``--deterministic`` would stop at
+    the first backward). On the CPU the values and gradients are bit-identical to
+    ``F.local_response_norm`` (avg_pool3d adds the window's values in the same order and
+    divides by ``size``), so earlier records stay reproducible."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return super().forward(x)
+        channels, size = x.shape[1], self.size
+        squares = F.pad(x.mul(x), (0, 0, 0, 0, size // 2, (size - 1) // 2))
+        window = squares[:, 0:channels]
+        for offset in range(1, size):
+            window = window + squares[:, offset : offset + channels]
+        div = (window / size).mul(self.alpha).add(self.k).pow(self.beta)
+        return x / div
+
+
 def tf_local_response_norm() -> nn.LocalResponseNorm:
     """``tf.nn.lrn(depth_radius=4, bias=1.0, alpha=0.001/9, beta=0.75)`` in PyTorch terms."""
-    return nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_ALPHA_TORCH, beta=LRN_BETA, k=LRN_BIAS)
+    return ChannelWindowLRN(LRN_SIZE, alpha=LRN_ALPHA_TORCH, beta=LRN_BETA, k=LRN_BIAS)
 
 
 def same_output_size(size: int, stride: int) -> int:

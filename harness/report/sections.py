@@ -16,6 +16,7 @@ from harness.records import finished, load_records
 from harness.report.deviations import not_done
 from harness.report.stages_table import stages_table
 from harness.report.tables import data_caption, render_latex, render_markdown
+from harness.run_conditions import describe_conditions
 from harness.study import Narrative, Study, get_study, list_studies, paper_order
 
 DEVIATIONS = "deviations"  # harness.report.deviations: the run against the paper profile
@@ -154,6 +155,9 @@ def setup_facts(records: list[dict[str, Any]], run: Mapping[str, Any] | None) ->
     machines = sorted({(r.get("environment") or {}).get("device_name") or "unknown" for r in done})
     torches = sorted({(r.get("environment") or {}).get("torch") or "?" for r in done})
     facts.append(("machine", f"{'; '.join(machines)}; torch {', '.join(torches)}"))
+    numbers_from = describe_conditions(done)
+    if numbers_from:  # records made before issue 29 do not say
+        facts.append(("numbers from", numbers_from))
     commits = sorted({short_commit((r.get("environment") or {}).get("git_commit"))
                       for r in done})
     facts.append(("commit", ", ".join(commits)))

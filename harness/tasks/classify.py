@@ -33,6 +33,7 @@ from the trial's seed (the JPEG copy is stored class by class, so not the first 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from collections.abc import Iterator, Mapping
@@ -57,11 +58,21 @@ WHITEN_SAMPLE = 5000  # training images a data-dependent init sees (airbench: 5,
 
 
 def mirror_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * model(x) + 0.5 * model(x.flip(-1))
+    # Averaged in float32: bf16 logits (autocast) would round the mean to 8 bits.
+    return 0.5 * model(x).float() + 0.5 * model(x.flip(-1)).float()
+
+
+def laid_out_like(view: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``view`` copied dense in ``x``'s memory format: a strided view would be a new
+    input signature (a recompile under torch.compile) and a slower kernel."""
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return view.contiguous(memory_format=torch.channels_last if channels_last
+                           else torch.contiguous_format)
 
 
 def tta_logits(model: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
-    """airbench94's infer(): logits averaged over the test-time views of ``level``."""
+    """airbench94's infer(): logits averaged over the test-time views of ``level``
+    (in float32)."""
     if level == 0:
         return model(x)
     logits = mirror_logits(model, x)
@@ -69,7 +80,8 @@ def tta_logits(model: nn.Module, x: torch.Tensor, level: int) -> torch.Tensor:
         return logits
     h, w = x.shape[-2:]
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    shifted = [padded[..., 0:h, 0:w], padded[..., 2 : h + 2, 2 : w + 2]]
+    shifted = [laid_out_like(padded[..., 0:h, 0:w], x),
+               laid_out_like(padded[..., 2 : h + 2, 2 : w + 2], x)]
     translated = torch.stack([mirror_logits(model, view) for view in shifted]).mean(0)
     return 0.5 * logits + 0.5 * translated
 
@@ -258,7 +270,10 @@ class Classify(Task):
             val = self._score(model, self.val_images, self.val_labels, autocast)
             metrics |= {"val_loss": val.loss, "val_acc": val.accuracy}
         if self.train_eval:
-            train = self._score(model, self.train_images, self.train_labels, autocast)
+            # stop_at_train_acc ends a trial on this score: judged on float32 logits, not
+            # on bf16 ones whose rounding flips near-tied predictions.
+            exact = contextlib.nullcontext if self.stop_at_train_acc is not None else autocast
+            train = self._score(model, self.train_images, self.train_labels, exact)
             metrics |= {"true_train_loss": train.loss, "true_train_acc": train.accuracy}
         extras = {
             "per_class_accuracy": test.per_class_accuracy,

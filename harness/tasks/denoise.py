@@ -1,7 +1,8 @@
 """Denoising (Noise2Noise, Lehtinen et al. 2018): a noisy image in, the clean image out.
 
-The dataset's images are the clean images. Each training batch draws, on the device and
-from a generator seeded by (trial seed, epoch), a noisy input and a target: the clean
+The dataset's images are the clean images. Each training batch draws, from a CPU
+generator seeded by (trial seed, epoch), so every device draws the same, a noisy input
+and a target: the clean
 image (``target=clean``) or an independent second draw of the same noise on the same
 clean image (``target=noisy``, never the input's own noise; a paired config draws it from
 a stream of its own, so both targets' arms see the same inputs). Images enter the network
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.data.batching import epoch_seed, random_flip
+from harness.data.draws import to_device
 from harness.data.noise import NoiseSpec, add_noise_masked, check_noise, validation_spec
 from harness.errors import require
 from harness.image_metrics import psnr
@@ -158,14 +160,14 @@ class Denoise(Task):
         self.train_images = data.train.images.to(device)
         self.clean_test = data.test.images.to(device).float() / 255.0
         # One fixed noisy test set per (data seed, noise model): every trial sees it.
-        generator = torch.Generator(device=device).manual_seed(
+        generator = torch.Generator().manual_seed(
             _stream("denoise-test", config.trial_data_seed(), noise)
         )
         self.noisy_test = add_noise_masked(self.clean_test, self.test_spec, generator)[0]
         self.clean_val = self.noisy_val = None
         if data.val is not None:
             self.clean_val = data.val.images.to(device).float() / 255.0
-            generator = torch.Generator(device=device).manual_seed(
+            generator = torch.Generator().manual_seed(
                 _stream("denoise-validation", config.trial_data_seed(), noise)
             )
             self.noisy_val = add_noise_masked(self.clean_val, self.test_spec, generator)[0]
@@ -184,16 +186,17 @@ class Denoise(Task):
         return MaskedTargetLoss(loss)
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, Any]]:
-        generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         # A paired config (common random numbers) draws the noisy target from a stream of
         # its own, so a clean- and a noisy-target arm of one seed see the same order, flips
         # and noisy inputs in every batch, not only the first. An unpaired config keeps
         # drawing the target after the input from one stream, as its records were made.
         target_generator = generator
         if self.config.paired_keys:
-            target_generator = torch.Generator(device=self.device).manual_seed(
+            target_generator = torch.Generator().manual_seed(
                 _stream("denoise-target", self.seed, epoch))
-        order = torch.randperm(len(self.train_images), generator=generator, device=self.device)
+        order = to_device(torch.randperm(len(self.train_images), generator=generator),
+                          self.device)
         size = self.config.batch_size
         for start in range(0, len(order), size):
             clean = self.train_images[order[start : start + size]]
@@ -225,7 +228,7 @@ class Denoise(Task):
         pairs = []
         for name in PHOTO_NAMES:
             clean = photos[name].to(self.device).float()[None] / 255.0
-            generator = torch.Generator(device=self.device).manual_seed(
+            generator = torch.Generator().manual_seed(
                 _stream("denoise-photo", data_seed, noise, name)
             )
             pairs.append((clean, add_noise_masked(clean, self.test_spec, generator)[0]))
