@@ -270,3 +270,14 @@ def test_the_shipped_study_files_name_no_test_metric_in_a_choice() -> None:
         for line in text.splitlines():
             if ".sort(" in line or "sorted(" in line or "max(" in line or "min(" in line:
                 assert "test_acc" not in line and "test_psnr" not in line, (path.name, line)
+
+
+def test_the_validation_caption_names_the_data_seed_each_repeat_drew() -> None:
+    """A stage that redraws its data per repeat held out a different validation split in
+    each repeat: the caption names the seeds the records drew with, not the config's base."""
+    from harness.report.tables import validation_caption
+
+    records = [{"stage": "main", "config": {"data_seed": 0, "data_seed_per_repeat": True},
+                "data": {"val_size": 500, "data_seed": repeat}} for repeat in (0, 1)]
+    caption = validation_caption(records)
+    assert "500 (data seed 0) / 500 (data seed 1)" in caption

@@ -398,7 +398,10 @@ def validation_caption(records: Iterable[Mapping[str, Any]]) -> str:
     for record in records:
         size = (record.get("data") or {}).get("val_size") or 0
         if size:
-            seed = (record.get("config") or {}).get("data_seed", 0)
+            # The data seed the trial drew with (data_seed + repeat for a stage that
+            # redraws per repeat); older records name only the config's.
+            data = record.get("data") or {}
+            seed = data.get("data_seed", (record.get("config") or {}).get("data_seed", 0))
             held.setdefault(str(record.get("stage")), set()).add((int(size), seed))
     if not held:
         return ""
