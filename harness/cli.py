@@ -171,6 +171,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         study=args.study, profile=args.profile, sample=args.sample, config_hash=args.hash,
         stage=args.stage, budget_minutes=args.budget_minutes, dry_run=args.dry_run,
         results_dir=args.results_dir, data_root=args.data_root, out=args.out,
+        device=args.device,
     ), echo=lambda line: print(line, flush=True))
     return 0
 
@@ -314,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="list the records it would re-train and the estimated minutes")
     reproduce.add_argument("--results-dir", type=Path, help=RESULTS_HELP)
     reproduce.add_argument("--data-root", help="folder with the data (default: $HARNESS_DATA)")
+    reproduce.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                           help="re-train on this device (default: the record's config's)")
     reproduce.add_argument("--out", type=Path,
                            help="keep the re-trained records here (default: a temporary "
                                 "folder, deleted at the end)")

@@ -71,6 +71,7 @@ class ReproduceOptions:
     results_dir: str | Path | None = None
     data_root: str | Path | None = None
     out: str | Path | None = None  # keep the re-trained records here
+    device: str | None = None  # re-train on this device (a runtime key: hash and seed stay)
 
 
 @dataclass
@@ -200,7 +201,8 @@ def _changed_defaults(record: Mapping[str, Any], config: Any) -> list[str]:
             for key in sorted(recorded) if now.get(key, object()) != recorded[key]]
 
 
-def rebuild(path: Path, record: dict[str, Any], study: Any, profile: str) -> Candidate:
+def rebuild(path: Path, record: dict[str, Any], study: Any, profile: str,
+            device: str | None = None) -> Candidate:
     """The record's trial as the runner would build it now; a HarnessError (one line that
     names what is wrong) when it cannot be built or builds another trial."""
     from harness.pricing.stages import trial_threads
@@ -227,6 +229,8 @@ def rebuild(path: Path, record: dict[str, Any], study: Any, profile: str) -> Can
     if changed:
         raise HarnessError("an option's default changed since, so it would train another "
                            "trial: " + "; ".join(changed))
+    if device is not None and hasattr(config, "device"):
+        config = config.replace(device=device)  # where it runs, not what it computes
     if kind.metric is not None:
         primary = kind.metric
     else:
@@ -238,13 +242,13 @@ def rebuild(path: Path, record: dict[str, Any], study: Any, profile: str) -> Can
 
 
 def rebuild_all(chosen: Sequence[tuple[Path, dict[str, Any]]], study: Any, profile: str,
-                results_root: Path) -> list[Candidate]:
+                results_root: Path, device: str | None = None) -> list[Candidate]:
     """Every chosen record rebuilt, before any training; one RecordDoesNotRebuild naming
     each record that cannot be."""
     candidates, failures = [], []
     for path, record in chosen:
         try:
-            candidates.append(rebuild(path, record, study, profile))
+            candidates.append(rebuild(path, record, study, profile, device))
         except HarnessError as error:
             failures.append(f"{_relative(path, results_root)} (stage {record.get('stage')}, "
                             f"hash {record.get('config_hash')}): {error}")
@@ -454,7 +458,7 @@ def reproduce(options: ReproduceOptions, echo: Printer = print) -> ReproduceSumm
     root = resolve_results_dir(options.results_dir) / options.study / options.profile
     records = committed_records(options.study, options.profile, options.results_dir)
     chosen = choose(records, options)
-    candidates = rebuild_all(chosen, study, options.profile, root)
+    candidates = rebuild_all(chosen, study, options.profile, root, options.device)
     summary = ReproduceSummary(chosen=candidates)
     estimate = sum(estimated_seconds(r) for _, r in chosen)
     echo(f"{len(chosen)} of {len(records)} committed records of {options.study}/"

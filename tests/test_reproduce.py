@@ -296,6 +296,21 @@ def test_a_record_that_no_longer_builds_is_one_message_and_its_exit_code(
     assert not out_dir.exists()  # found before any trial was re-trained
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_record_that_asked_for_cuda_is_re_trained_here_with_device_cpu(results, capsys) -> None:
+    one = _records(results)[f"{_hash(results, 1)}-r0"]
+
+    def asked_for_cuda(record: dict) -> None:
+        record["config"]["device"] = record["resolved_config"]["device"] = "cuda"
+
+    _edit(one, asked_for_cuda)
+    assert _reproduce(results, "--hash", _hash(results, 1)) == 2
+    assert "use --device cpu" in capsys.readouterr().err
+    # device is where a trial runs, not what it computes: same hash, same seed, same numbers.
+    assert _reproduce(results, "--hash", _hash(results, 1), "--device", "cpu") == 0
+    assert {row[-1] for row in _rows(capsys.readouterr().out)} == {IDENTICAL}
+
+
 def test_a_dry_run_lists_the_records_and_their_estimate_and_trains_nothing(results, tmp_path,
                                                                            capsys) -> None:
     out_dir = tmp_path / "kept"
