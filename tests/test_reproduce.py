@@ -34,6 +34,8 @@ from harness.records import annotate, write_record
 from harness.reproduce import ReproduceOptions, choose, reproduce
 from harness.train import train
 
+# The theory checks script one of their functions (as tests/test_theory_claims.py says).
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 REPO = Path(__file__).resolve().parents[1]
 STUDY, PROFILE, STAGE = "tiny", "quick", "only"
 STOPPED_HASH_EPOCHS = 3
