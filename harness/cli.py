@@ -169,6 +169,18 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from harness.reproduce import ReproduceOptions, reproduce
+
+    reproduce(ReproduceOptions(
+        study=args.study, profile=args.profile, sample=args.sample, config_hash=args.hash,
+        stage=args.stage, budget_minutes=args.budget_minutes, dry_run=args.dry_run,
+        results_dir=args.results_dir, data_root=args.data_root, out=args.out,
+        device=args.device,
+    ), echo=lambda line: print(line, flush=True))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from harness.plan import resolve_results_dir
     from harness.report.paper import write_report
@@ -294,6 +306,33 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the committed results/<study>/<profile>/records/ even "
                              "when runs/ has records")
     tables.set_defaults(func=_tables)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="re-train a sample of a study's committed records and say whether "
+                          "their numbers come back here; writes nothing to results/ or MLflow",
+        description="Classes: identical (bit for bit); within rounding (relative 1e-5 on "
+                    "losses and other float reductions, exact on counts and accuracies); "
+                    "within noise (another device kind or CUDA without deterministic "
+                    "algorithms: inside the record's repeats' spread); differs.")
+    reproduce.add_argument("study")
+    reproduce.add_argument("--profile", required=True)
+    reproduce.add_argument("--sample", type=int, metavar="K",
+                           help="the K cheapest records by recorded train time (default 3; "
+                                "every match with --hash or --budget-minutes)")
+    reproduce.add_argument("--hash", metavar="H", help="only records with config hash H")
+    reproduce.add_argument("--stage", metavar="S", help="only records of stage S")
+    reproduce.add_argument("--budget-minutes", type=float, metavar="M",
+                           help="stop choosing records when their recorded times reach M min")
+    reproduce.add_argument("--dry-run", action="store_true",
+                           help="list the records it would re-train and the estimated minutes")
+    reproduce.add_argument("--results-dir", type=Path, help=RESULTS_HELP)
+    reproduce.add_argument("--data-root", help="folder with the data (default: $HARNESS_DATA)")
+    reproduce.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                           help="re-train on this device (default: the record's config's)")
+    reproduce.add_argument("--out", type=Path,
+                           help="keep the re-trained records here (default: a temporary "
+                                "folder, deleted at the end)")
+    reproduce.set_defaults(func=_reproduce)
 
     report = sub.add_parser(
         "report", help="build the paper (results/report/<profile>/report.md, .tex, .pdf) "

@@ -15,6 +15,9 @@ EXIT_CODES: dict[int, str] = {
     3: "data missing, corrupt or unreadable",
     4: "some trials failed even after their retries (fix the cause, then --resume)",
     5: "no trial finished (all diverged or stopped): records written, no tables",
+    10: "harness reproduce: a re-trained record's numbers differ from the committed ones",
+    11: "harness reproduce: a committed record's config no longer builds (an option renamed "
+        "or removed) or builds another trial (another config hash or seed)",
     INTERRUPTED_EXIT: "interrupted (Ctrl-C): the state is kept, continue with --resume",
 }
 
