@@ -275,10 +275,13 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _precision(setting: Any, device: Any) -> Any:
-    # As harness.train.autocast_factory resolves it.
-    if setting == "auto":
-        return "bf16" if device == "cuda" else "fp32"
-    return setting
+    """The precision an older record (one whose environment does not name it) ran in, in
+    harness.environment.resolve_precision's words: its config's setting on its device."""
+    if setting is None:
+        return None
+    if setting == "fp32" or (setting == "auto" and device != "cuda"):
+        return "float32"
+    return "bf16"  # asked for, or auto on CUDA (a card before Ampere would have said so)
 
 
 def recorded_facts(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -303,7 +306,12 @@ def current_facts(config: Any) -> dict[str, Any]:
     """The same facts for re-training ``config`` on this machine."""
     import torch
 
-    from harness.environment import device_name, environment_facts, resolve_device
+    from harness.environment import (
+        device_name,
+        environment_facts,
+        resolve_device,
+        resolve_precision,
+    )
 
     device = resolve_device(getattr(config, "device", "cpu"))
     env = environment_facts(device)
@@ -313,7 +321,7 @@ def current_facts(config: Any) -> dict[str, Any]:
         "CPU model": device_name(torch.device("cpu")),
         "device": device.type,
         "deterministic": getattr(config, "deterministic", None),
-        "precision": _precision(getattr(config, "precision", None), device.type),
+        "precision": resolve_precision(getattr(config, "precision", "auto"), device)[0],
     }
 
 

@@ -221,7 +221,7 @@ def test_records_that_come_back_are_identical_and_nothing_is_written(results, tm
     # The stopped trial was re-trained to its rung's epoch, not to the end.
     stopped = [row for row in rows if row[0] == _hash(results, STOPPED_HASH_EPOCHS)]
     assert stopped and stopped[0][-1] == IDENTICAL
-    assert "then -> now" in out and "commit" in out and "precision      fp32 -> fp32" in out
+    assert "then -> now" in out and "commit" in out and "precision      float32 -> float32" in out
     # Not results/, not the runs folder, not the MLflow store.
     assert _listing(results) == before
     assert not (tmp_path / "runs").exists()
@@ -262,7 +262,7 @@ def test_a_record_from_another_device_is_judged_by_its_repeats_spread(results, c
     moved = accuracies[0] - 0.01 if accuracies[0] <= max(accuracies[1:]) else accuracies[0] + 0.01
 
     def on_gpu(record: dict) -> None:
-        record["environment"]["device"] = "cuda"
+        record["environment"].update(device="cuda", device_kind="cuda", precision="bf16")
         record["final"]["test_acc"] = moved
 
     _edit(files[f"{key}-r0"], on_gpu)
@@ -270,10 +270,11 @@ def test_a_record_from_another_device_is_judged_by_its_repeats_spread(results, c
     out = capsys.readouterr().out
     assert next(r for r in _rows(out) if r[2] == "0")[-1] == WITHIN_NOISE
     assert re.search(r"device +(cuda, cpu|cpu, cuda) -> cpu  \(DIFFERS\)", out), out
-    assert re.search(r"precision +(bf16, fp32|fp32, bf16) -> fp32  \(DIFFERS\)", out), out
+    assert re.search(r"precision +(bf16, float32|float32, bf16) -> float32  \(DIFFERS\)", out), out
 
     # The same value from this CPU's kind of device is a difference.
-    _edit(files[f"{key}-r0"], lambda r: r["environment"].update(device="cpu"))
+    _edit(files[f"{key}-r0"], lambda r: r["environment"].update(
+        device="cpu", device_kind="cpu", precision="float32"))
     assert _reproduce(results, "--hash", key) == 10
 
 
