@@ -17,6 +17,7 @@ node of a cluster reaches); the markers stay in runs/.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,7 @@ from harness.results import (
     write_stage_records,
 )
 from harness.study import Stage
+from harness.termination import at_deadline
 from harness.write_errors import is_file_system_error, write_failed
 
 Printer = Callable[[str], None]
@@ -326,6 +328,9 @@ def _run_plan(plan: RunPlan, echo: Printer, started: float) -> RunSummary:
                                                    .index(options.rerun)])
         write_json_atomic(plan.state_dir / PLAN_FILE, plan.fingerprint())
         _start_tracker(plan, tracker)
+        deadline = contextlib.ExitStack()
+        if tracker is not None:  # a signal's grace period over: the parent run says KILLED
+            deadline.enter_context(at_deadline(lambda: tracker.finish("KILLED")))
         try:
             for stage in plan.profile.stages:
                 space = _stage_space(stage, records, plan.overrides)
@@ -350,6 +355,8 @@ def _run_plan(plan: RunPlan, echo: Printer, started: float) -> RunSummary:
         except BaseException as error:
             _finish(tracker, error)
             raise
+        finally:
+            deadline.close()
     try:
         out = write_results(plan.study, plan.profile.name, records, plan.results_dir, run={
             "study": plan.study.name, "profile": plan.profile.name,

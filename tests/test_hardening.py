@@ -136,35 +136,40 @@ def test_resume_after_a_killed_driver_trains_no_trial_whose_record_says_it_finis
     assert "FileNotFoundError" not in result.stdout + result.stderr
 
 
-def test_sigterm_outside_tune_exits_143_with_one_line_within_the_grace_period(tmp_path):
-    """Between stages (no Tune handler) SIGTERM is a KeyboardInterrupt; a command that
-    does not stop (here: one that swallows it) still exits at the grace period."""
+def test_a_command_still_stopping_at_the_grace_period_exits_then_cleaning_up(tmp_path):
+    """SIGTERM outside Tune is a KeyboardInterrupt; a command that does not stop (here: one
+    that swallows it) still exits at the grace period with one line, after its deadline
+    actions (the runner's: the MLflow parent run KILLED), killing what it started."""
     code = """
-import sys, time
-import harness.termination as t
-from harness.cli import main
-t.GRACE_SECONDS = 1.0
+import subprocess, sys, time
 import harness.cli as cli
+import harness.termination as termination
+termination.GRACE_SECONDS = 1.0
 def stubborn(_args):
-    print("ready", flush=True)
-    while True:
-        try:
-            time.sleep(60)
-        except KeyboardInterrupt:
-            print("swallowed", flush=True)
+    child = subprocess.Popen(["sleep", "300"])
+    with termination.at_deadline(lambda: print("deadline action", flush=True)):
+        print(child.pid, flush=True)
+        while True:
+            try:
+                time.sleep(60)
+            except KeyboardInterrupt:
+                print("swallowed", flush=True)
 cli._list = stubborn
-sys.exit(main(["list"]))
+sys.exit(cli.main(["list"]))
 """
+    from harness.ray_leftovers import start_time
+
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    assert process.stdout.readline() == "ready\n"
+    child = int(process.stdout.readline())
+    started = start_time(child)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 143
-    assert out == "swallowed\n"
-    assert err.startswith("harness: error: stopped by SIGTERM: still stopping 1s after the "
-                          "signal, so exiting now")
-    assert len(err.strip().splitlines()) == 1
+    assert out == "swallowed\ndeadline action\n"
+    assert err == ("harness: error: stopped by SIGTERM: still stopping 1s after the signal, "
+                   "so exiting now; run the same command with --resume to continue\n")
+    assert started is not None and start_time(child) != started  # killed with it
 
 
 def test_sighup_between_steps_exits_129(tmp_path):
