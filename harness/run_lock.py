@@ -120,13 +120,18 @@ def run_lock(runs_dir: Path, study: str, profile: str,
     already holding it is refused (RunLocked), a dead run's lock is taken over."""
     path = lock_path(runs_dir, study, profile)
     what = f"{study}/{profile}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise HarnessError(f"cannot create the lock folder {path.parent}: "
-                           f"{error.strerror or error}") from None
+    # Folders this run makes only for its lock go again with it: a run refused later
+    # (a Ray cluster that refuses it) leaves nothing behind.
+    made = [folder for folder in (path.parent, runs_dir) if not folder.exists()]
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue  # another run removed the empty lock folder just then
+        except OSError as error:
+            raise HarnessError(f"cannot create the lock {path}: "
+                               f"{error.strerror or error}") from None
         try:
             locked = _flock(fd)
             earlier = _read(fd)
@@ -155,3 +160,6 @@ def run_lock(runs_dir: Path, study: str, profile: str,
         with contextlib.suppress(OSError):
             path.unlink()
         os.close(fd)
+        for folder in made:
+            with contextlib.suppress(OSError):  # not empty (the run wrote there): kept
+                folder.rmdir()
