@@ -283,6 +283,43 @@ def test_a_corrupt_store_is_refused_with_exit_3_and_changes_nothing(tmp_path, ca
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
+def test_a_run_whose_store_broke_is_refused_and_resume_rebuilds_a_new_store(
+        tmp_path, ray_cluster):
+    """A real run, its store truncated: refused (exit 3), runs/ untouched; the store moved
+    aside as the message says, --resume logs the kept trials into a new one, training
+    nothing. (Each run a process of its own, as a user runs them: MLflow keeps a store's
+    connections per process.)"""
+    from mlflow_store import search_runs
+
+    from harness.tracking import tracking_uri
+
+    runs = tmp_path / "runs"
+    first = run_cli("run", "tiny", "--profile", "quick", cwd=tmp_path, RAY_ADDRESS=ray_cluster)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = _files(runs / "records")
+    database = runs / "mlflow.db"
+    data = database.read_bytes()
+    database.write_bytes(data[: len(data) // 2])
+    before = _files(runs)
+    refused = run_cli("run", "tiny", "--profile", "quick", cwd=tmp_path, RAY_ADDRESS=ray_cluster)
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    assert refused.stderr.startswith("harness: error: the MLflow store ")
+    assert "move it aside" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert _files(runs) == before
+
+    database.rename(runs / "mlflow.db.broken")
+    again = run_cli("run", "tiny", "--profile", "quick", "--resume", cwd=tmp_path,
+                    RAY_ADDRESS=ray_cluster)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "stage only: done earlier, 2 records kept (--resume)" in again.stdout
+    assert _files(runs / "records") == records  # nothing trained or rewritten
+    trials = [r for r in search_runs(tracking_uri(runs)) if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.data.tags["trial_id"] for r in trials) == sorted(
+        json.loads(data)["trial_id"] for data, _ in records.values())
+    assert {r.info.status for r in trials} == {"FINISHED"}
+
+
 # ---------------------------------------------------------------------------- the lock
 
 
