@@ -473,7 +473,10 @@ class NothingToResume(HarnessError):
 
 def check_something_to_resume(plan: RunPlan) -> None:
     """--resume continues a run; with none (a typo in --runs-dir, state removed) it would
-    silently start from scratch, perhaps for hours: say so instead."""
+    silently start from scratch, perhaps for hours: say so instead. --rerun of the first
+    stage keeps nothing, so it is a fresh run whatever is there."""
+    if plan.options.rerun == plan.profile.stages[0].name:
+        return
     state = plan.state_dir
     markers = [state / PLAN_FILE] + [m(plan, s) for s in plan.profile.stages
                                       for m in (start_marker, done_marker)]

@@ -157,7 +157,7 @@ def stubborn(_args):
 cli._list = stubborn
 sys.exit(cli.main(["list"]))
 """
-    from harness.ray_leftovers import start_time
+    from harness.ray_leftovers import start_time, wait_gone
 
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=tmp_path)
@@ -165,10 +165,11 @@ sys.exit(cli.main(["list"]))
     started = start_time(child)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 143
-    assert out == "swallowed\ndeadline action\n"
+    assert process.returncode == 143, (out, err)
+    assert out == "swallowed\ndeadline action\n", (out, err)
     assert err == ("harness: error: stopped by SIGTERM: still stopping 1s after the signal, "
                    "so exiting now; run the same command with --resume to continue\n")
+    wait_gone([child], 60)  # SIGKILL is delivered, not awaited: the guard ends a hung test
     assert started is not None and start_time(child) != started  # killed with it
 
 
@@ -391,3 +392,17 @@ def test_resume_with_nothing_to_resume_says_so_and_starts_nothing(tmp_path, caps
         "--resume to start it\n")
     assert not (tmp_path / "results").exists()
     assert not (runs / "ray").exists() and not (runs / "records").exists()
+
+
+def test_resume_with_nothing_to_resume_names_the_later_stage_it_would_have_kept(tmp_path):
+    """--rerun of a later stage keeps the ones before it: with none there, refused too;
+    --rerun of the first stage keeps nothing, so it is a fresh run and allowed."""
+    from harness.plan import NothingToResume, RunOptions, plan_run
+
+    def options(rerun: str) -> RunOptions:
+        return RunOptions("tiny", "resume", resume=True, rerun=rerun, tracking=False,
+                          runs_dir=tmp_path / "runs", results_dir=tmp_path / "results")
+
+    with pytest.raises(NothingToResume, match="nothing to resume for tiny/resume"):
+        plan_run(options("second"))
+    assert plan_run(options("first")).options.rerun == "first"
