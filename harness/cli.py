@@ -356,17 +356,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except HarnessError as error:
-        # Expected, fixable failures: one message, no traceback.
-        print(f"harness: error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        from harness.errors import INTERRUPTED_EXIT
+    from harness.termination import signals_stop_like_ctrl_c, stopped_error
+    from harness.write_errors import is_file_system_error
 
-        print("harness: interrupted", file=sys.stderr)
-        return INTERRUPTED_EXIT
+    with signals_stop_like_ctrl_c():  # SIGTERM, SIGHUP: as Ctrl-C, exit 143 or 129
+        try:
+            return func(args)
+        except HarnessError as error:
+            # Expected, fixable failures: one message, no traceback.
+            error = stopped_error(error) or error
+            print(f"harness: error: {error}", file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt as interrupt:
+            from harness.errors import INTERRUPTED_EXIT
+
+            stopped = stopped_error(interrupt)
+            if stopped is not None:
+                print(f"harness: {stopped}", file=sys.stderr)
+                return stopped.exit_code
+            print("harness: interrupted", file=sys.stderr)
+            return INTERRUPTED_EXIT
+        except OSError as error:
+            if not is_file_system_error(error):
+                raise
+            # A full or failing disk where no step of ours said more: still one line.
+            from harness.write_errors import write_failed
+
+            where = Path(error.filename).parent if error.filename else Path.cwd()
+            failed = write_failed(error, where, "a file")
+            print(f"harness: error: {failed}", file=sys.stderr)
+            return failed.exit_code
 
 
 if __name__ == "__main__":

@@ -12,13 +12,22 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     2: "bad input: an unknown name, a bad value or option, an unwritable folder, a Ray "
        "cluster that does not answer or refuses this client, a --resume whose stage changed",
-    3: "data missing, corrupt or unreadable",
+    3: "data missing, corrupt or unreadable, the MLflow store included",
     4: "some trials failed even after their retries (fix the cause, then --resume)",
     5: "no trial finished (all diverged or stopped): records written, no tables",
+    6: "a write failed on the file system (disk full, quota, read-only, I/O error): the "
+       "message names the folder and the free space; what was there before is kept",
+    7: "--resume with nothing to resume (no earlier run of the study and profile in the "
+       "runs folder): run without --resume to start it",
+    8: "another run of the same study and profile holds the runs folder's lock (the "
+       "message names its pid and start time)",
     10: "harness reproduce: a re-trained record's numbers differ from the committed ones",
     11: "harness reproduce: a committed record's config no longer builds (an option renamed "
         "or removed) or builds another trial (another config hash or seed)",
+    129: "stopped by SIGHUP (the terminal closed): the state is kept, continue with --resume",
     INTERRUPTED_EXIT: "interrupted (Ctrl-C): the state is kept, continue with --resume",
+    143: "stopped by SIGTERM (a cluster scheduler, timeout, kill): the state is kept, continue "
+         "with --resume",
 }
 
 

@@ -468,12 +468,36 @@ def check_stage_unchanged(plan: RunPlan, stage: Stage, space: Mapping[str, Any])
     )
 
 
+class NothingToResume(HarnessError):
+    """--resume found no earlier run of the study and profile in the runs folder."""
+
+    exit_code = 7
+
+
+def check_something_to_resume(plan: RunPlan) -> None:
+    """--resume continues a run; with none (a typo in --runs-dir, state removed) it would
+    silently start from scratch, perhaps for hours: say so instead. --rerun of the first
+    stage keeps nothing, so it is a fresh run whatever is there."""
+    if plan.options.rerun == plan.profile.stages[0].name:
+        return
+    state = plan.state_dir
+    markers = [state / PLAN_FILE] + [m(plan, s) for s in plan.profile.stages
+                                      for m in (start_marker, done_marker)]
+    if not any(marker.exists() for marker in markers):
+        raise NothingToResume(
+            f"--resume: nothing to resume for {plan.study.name}/{plan.profile.name} in "
+            f"{plan.runs_dir} (no earlier run's state in {state}); check --runs-dir, or run "
+            "without --resume to start it"
+        )
+
+
 def check_resume(plan: RunPlan) -> None:
     """Before Ray starts: every stage a resumed run would keep or continue still has the
     definition it ran under. Stages from --rerun on are dropped, so they are not checked;
     a stage whose space is built from earlier records is checked when those are at hand."""
     from harness.records import finished
 
+    check_something_to_resume(plan)
     earlier: list[dict[str, Any]] = []
     for stage in plan.profile.stages:
         if stage.name == plan.options.rerun:

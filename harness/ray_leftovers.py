@@ -180,6 +180,23 @@ def wait_gone(pids: Iterable[int], seconds: float) -> None:
             os.close(fd)
 
 
+def kill_own_processes() -> int:
+    """SIGKILL every live process this one started (its local Ray instance's): the last
+    resort of a run that must exit now (harness.termination). Returns how many."""
+    if not supported():
+        return 0
+    killed = 0
+    for pid, started in descendants(os.getpid()).items():
+        fd = _open_if_same({"pid": pid, "start": started})
+        if fd is None:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+            killed += 1
+        os.close(fd)
+    return killed
+
+
 def end_leftovers(runs_dir: Path) -> str | None:
     """End what local Ray instances of killed runs left in ``runs_dir``; one line saying
     what was ended, or None. Records of runs still going are left as they are."""

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import HarnessError
+from harness.termination import is_ours
 
 # Tune's defaults print a lot and write loggers we don't read.
 RAY_QUIET_ENV = {
@@ -339,6 +340,9 @@ def ray_session(address: str | None = None, record_in: Path | None = None) -> It
         if ray.is_initialized():
             yield "the Ray instance already running in this process"
             return
+        # ray.init sets a SIGTERM handler that calls sys.exit wherever the main thread is;
+        # one of ours (harness.termination: stop as Ctrl-C does) is put back after it.
+        sigterm = signal.getsignal(signal.SIGTERM)
         if address:
             check_ray_address(address)
             _init_within(timeout, address=address, logging_level=logging.WARNING,
@@ -360,12 +364,14 @@ def ray_session(address: str | None = None, record_in: Path | None = None) -> It
                 logging_level=logging.WARNING,
             )
             where = f"a local Ray instance ({os.cpu_count()} CPUs)"
-            if record_in is not None:
-                from harness.ray_leftovers import recorded_instance
+        if is_ours(sigterm) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
+        if not address and record_in is not None:
+            from harness.ray_leftovers import recorded_instance
 
-                # Entered after ray.init, left after ray.shutdown: the record lives while
-                # the instance does.
-                recording.enter_context(recorded_instance(record_in))
+            # Entered after ray.init, left after ray.shutdown: the record lives while
+            # the instance does.
+            recording.enter_context(recorded_instance(record_in))
         try:
             with _without_worker_death_notices():
                 yield where

@@ -16,6 +16,7 @@ from harness.files import write_json_atomic
 from harness.plan import RECORDS_DIR, check_results_target, resolve_results_dir, resolve_runs_dir
 from harness.records import finished
 from harness.study import Profile, Study, get_study
+from harness.write_errors import folder_size, is_file_system_error, write_failed
 
 Printer = Callable[[str], None]
 
@@ -66,6 +67,31 @@ def write_stage_records(records: Sequence[Mapping[str, Any]], folder: Path) -> l
     return names
 
 
+def replace_stage_records(records: Sequence[Mapping[str, Any]], folder: Path) -> list[str]:
+    """Make ``folder`` hold exactly the stage's ``records`` (as write_stage_records names
+    them). A file that already holds the same bytes is left as it is, mtime included (a
+    resumed stage's kept trials), and other record files go; built beside the folder
+    first, so a failed write leaves the folder as it was."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = _new_folder(folder.parent, f".{folder.name}-new-")
+    try:
+        names = write_stage_records(records, staging)
+        folder.mkdir(exist_ok=True)
+        for name in names:
+            new, old = staging / name, folder / name
+            if old.is_file() and old.read_bytes() == new.read_bytes():
+                continue
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(new, old)
+        wanted = {folder / name for name in names}
+        for path in folder.rglob("*.json"):
+            if path not in wanted:
+                path.unlink()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
 def copy_records(records: Sequence[Mapping[str, Any]], folder: Path) -> None:
     """records/<stage>/<record file>.json, the layout runs/records/ has too."""
     by_stage: dict[str, list[Mapping[str, Any]]] = {}
@@ -97,6 +123,9 @@ def write_results(
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = _new_folder(target.parent, f".{profile}-new-")
     except OSError as error:
+        if is_file_system_error(error):
+            raise write_failed(error, target.parent, f"the results of {study.name}/{profile}",
+                               then="the earlier results are kept") from None
         raise HarnessError(
             f"cannot write results into {target.parent}: {error.strerror or error}; fix its "
             "permissions and run `harness tables` to write them from the run's records"
@@ -112,6 +141,17 @@ def write_results(
             shutil.copyfile(target / RUN_FILE, staging / RUN_FILE)
         # The raw records travel with the tables so `harness tables` rebuilds them anywhere.
         copy_records(records, staging / RECORDS_DIR)
+    except OSError as error:
+        written = folder_size(staging)
+        shutil.rmtree(staging, ignore_errors=True)  # half built: nothing worth keeping
+        if not is_file_system_error(error):
+            raise
+        kept = f"the earlier results in {target} are kept; " if target.exists() else ""
+        raise write_failed(
+            error, target.parent, f"the results of {study.name}/{profile}",
+            needed=written or None, then=f"{kept}then run `harness tables {study.name} "
+            f"--profile {profile}` to write them from the run's records",
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # half built: nothing worth keeping
         raise

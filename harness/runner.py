@@ -17,6 +17,7 @@ node of a cluster reaches); the markers stay in runs/.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
+from harness.kept_trials import load_kept, record_identity
 from harness.plan import (
     PLAN_FILE,
     PlanChanged,
@@ -48,11 +50,14 @@ from harness.registration import register as register_claims
 from harness.results import (
     NoFinishedTrials,
     no_finished_message,
+    replace_stage_records,
     sort_records,
     write_results,
     write_stage_records,
 )
 from harness.study import Stage
+from harness.termination import at_deadline
+from harness.write_errors import is_file_system_error, write_failed
 
 Printer = Callable[[str], None]
 
@@ -153,13 +158,32 @@ def _run_stage(
         # How `harness ui` sorts: one view per stage (harness.ui_views).
         tracker.set_stage_metric(plan.profile.name, stage.name, *stage_metric(stage, space))
 
+    folder = plan.records_dir / stage.name
+    # --resume: trials whose record says they finished are not trained again.
+    kept = load_kept(folder) if plan.options.resume else {}
+    if kept:
+        echo(f"stage {stage.name}: {len(kept)} finished trials kept from their records")
+
     def where(record: dict[str, Any], trial_id: str) -> dict[str, Any]:
+        if record_identity(record) in kept:  # as it was: same trial id, same bytes
+            return dict(kept[record_identity(record)])
         return annotate(record, study=plan.study.name, profile=plan.profile.name,
                         stage=stage.name, trial_id=trial_id)
 
-    def log_live(outcome: TrialOutcome) -> None:
-        assert outcome.record is not None and live is not None
-        pending.append(live.submit(tracker.log_trial, where(outcome.record, outcome.trial_id)))
+    def on_done(outcome: TrialOutcome) -> None:
+        # The trial's record as soon as it finished: what a --resume keeps (kept_trials).
+        assert outcome.record is not None
+        if record_identity(outcome.record) in kept:
+            return  # written and logged when it finished the first time
+        record = where(outcome.record, outcome.trial_id)
+        try:
+            write_stage_records([record], folder)
+        except OSError as error:
+            if not is_file_system_error(error):
+                raise
+            print(f"harness: warning: {write_failed(error, folder, 'a trial record')}")
+        if live is not None:
+            pending.append(live.submit(tracker.log_trial, record))
 
     try:
         outcomes = run_tuner(
@@ -170,8 +194,9 @@ def _run_stage(
             data_root=plan.options.data_root,
             resources=_resources(plan, stage),
             restore=plan.options.resume,
-            on_trial_done=log_live if live is not None else None,
+            on_trial_done=on_done,
             study=plan.options.study,
+            kept=kept,
         )
     finally:
         if live is not None:
@@ -181,9 +206,13 @@ def _run_stage(
             print(f"harness: warning: live MLflow logging failed: {future.exception()}")
     records = [where(o.record, o.trial_id) for o in outcomes if o.record]
     records = sort_records(records, plan.profile)
-    folder = plan.records_dir / stage.name
-    shutil.rmtree(folder, ignore_errors=True)  # a re-run stage replaces its records whole
-    names = write_stage_records(records, folder)
+    try:
+        names = replace_stage_records(records, folder)  # a re-run stage's replace it whole
+    except OSError as error:
+        if not is_file_system_error(error):
+            raise
+        raise write_failed(error, folder, f"the records of stage {stage.name}",
+                           then="the Tune state is kept: run again with --resume") from None
     failed = [o for o in outcomes if o.error]
     if failed:
         first = failed[0]
@@ -236,11 +265,13 @@ def _open_store(plan: RunPlan) -> Future | None:
     return future
 
 
-def _start_tracker(plan: RunPlan, store: Future | None) -> Any:
-    if store is None:
-        return None
-    tracker = store.result()
-    tracker.start_parent(plan.profile.name, plan.state_dir, plan.fingerprint())
+def _open_tracker(store: Future | None) -> Any:
+    return None if store is None else store.result()
+
+
+def _start_tracker(plan: RunPlan, tracker: Any) -> Any:
+    if tracker is not None:
+        tracker.start_parent(plan.profile.name, plan.state_dir, plan.fingerprint())
     return tracker
 
 
@@ -257,13 +288,26 @@ def _finish(tracker: Any, error: BaseException | None) -> None:
 
 
 def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
-    """Validate, then run every stage of the profile on Ray Tune, then write results."""
+    """Validate, then run every stage of the profile on Ray Tune, then write results;
+    one run at a time per runs folder, study and profile (harness.run_lock)."""
+    from harness.run_lock import run_lock
+
+    started = time.perf_counter()
+    plan = plan_run(options)
+    with run_lock(plan.runs_dir, plan.study.name, plan.profile.name, echo):
+        if options.tracking:
+            from harness.tracking import check_store
+
+            check_store(plan.runs_dir)  # a corrupt store is refused before anything changes
+        return _run_plan(plan, echo, started)
+
+
+def _run_plan(plan: RunPlan, echo: Printer, started: float) -> RunSummary:
     from harness.placement import cluster_gpus, where_trials_run
     from harness.ray_leftovers import end_leftovers
     from harness.ray_session import check_resources, ray_session
 
-    started = time.perf_counter()
-    plan = plan_run(options)
+    options = plan.options
     echo(f"runs: {plan.runs_dir}  results: {plan.results_dir}"
          + (f"  Tune storage: {plan.storage_dir}" if options.storage else ""))
     records: list[dict[str, Any]] = []
@@ -284,6 +328,7 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
         # Every check has passed (Ray's token handshake included): only from here on does
         # the run create anything, the MLflow store too.
         store = _open_store(plan)
+        tracker = _open_tracker(store)  # the store is a check too: nothing is removed before it
         if not options.resume:
             _forget_all(plan)
         elif options.rerun:
@@ -293,7 +338,10 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
         # The claims and their hash, before any trial: a verdict is judged only under the
         # claims its records were run with (harness.registration).
         register_claims(plan.study, plan.profile.name, plan.state_dir, options.resume)
-        tracker = _start_tracker(plan, store)
+        _start_tracker(plan, tracker)
+        deadline = contextlib.ExitStack()
+        if tracker is not None:  # a signal's grace period over: the parent run says KILLED
+            deadline.enter_context(at_deadline(lambda: tracker.finish("KILLED")))
         try:
             for stage in plan.profile.stages:
                 space = _stage_space(stage, records, plan.overrides)
@@ -305,6 +353,8 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
                 done = load_done_stage(plan, stage) if options.resume else None
                 if done is not None:
                     echo(f"stage {stage.name}: done earlier, {len(done)} records kept (--resume)")
+                    if tracker is not None:  # a store made afresh gets the kept trials too
+                        tracker.sync_stage(done, plan.profile.name, stage.name)
                     records += done
                     skipped.append(stage.name)
                     continue
@@ -317,6 +367,8 @@ def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
         except BaseException as error:
             _finish(tracker, error)
             raise
+        finally:
+            deadline.close()
     try:
         out = write_results(plan.study, plan.profile.name, records, plan.results_dir, run={
             "study": plan.study.name, "profile": plan.profile.name,

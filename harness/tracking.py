@@ -26,6 +26,7 @@ Each experiment also names the metric its stages optimize (``harness.primary_met
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -37,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from harness.errors import HarnessError
+from harness.errors import DataError, HarnessError
 from harness.files import write_json_atomic
 from harness.outcome import trial_outcome
 
@@ -67,6 +68,51 @@ def tracking_uri(runs_dir: str | Path = "runs") -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{(Path(runs_dir) / DB_FILE).resolve()}"
+
+
+class StoreCorrupt(DataError):
+    """The MLflow store's database cannot be read: truncated, overwritten, not SQLite."""
+
+
+# What SQLite says of a file that is not a whole database.
+_CORRUPT_MARKERS = ("malformed", "not a database", "file is encrypted")
+
+
+def store_file(runs_dir: str | Path) -> Path | None:
+    """The SQLite file of the store ``tracking_uri`` names, or None for another store."""
+    uri = tracking_uri(runs_dir)
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def store_corrupt(path: Path, detail: str) -> StoreCorrupt:
+    return StoreCorrupt(
+        f"the MLflow store {path} is corrupt ({detail.strip().splitlines()[0][:120]}); move it "
+        f"aside (mv {path} {path}.broken) and run the command again: a new store is made, "
+        "and `harness run ... --resume` logs the trials it keeps into it (records stay in "
+        "runs/records/ and results/); nothing was changed"
+    )
+
+
+def check_store(runs_dir: str | Path) -> None:
+    """Refuse a store whose SQLite file is damaged, reading it only (a missing store is
+    fine: the run makes one). A store busy with another writer is left to MLflow."""
+    import sqlite3
+
+    path = store_file(runs_dir)
+    if path is None or not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as database:
+            verdict = database.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.OperationalError as error:  # locked, busy: not a verdict on the file
+        if not any(marker in str(error) for marker in _CORRUPT_MARKERS):
+            return
+        raise store_corrupt(path, str(error)) from None
+    except sqlite3.DatabaseError as error:
+        raise store_corrupt(path, str(error)) from None
+    if verdict is None or verdict[0] != "ok":
+        raise store_corrupt(path, str(verdict[0] if verdict else "no answer to quick_check"))
 
 
 def quiet_mlflow() -> None:
@@ -201,6 +247,8 @@ class Tracker:
                 if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
                     client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         except Exception as error:  # MLflow raises many types; one message is enough here
+            if any(marker in str(error) for marker in _CORRUPT_MARKERS) and store_file(runs_dir):
+                raise store_corrupt(store_file(runs_dir), str(error).split("\n")[0]) from None
             raise HarnessError(f"cannot open the MLflow store {uri}: {error}") from None
         return cls(client, experiment_id, uri, study)
 

@@ -106,13 +106,23 @@ def run_trial(
     kind: str,
     metric: str,  # the stage's (its task's, unless the stage names one)
     scheduler: str | None = None,
+    kept: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """The body of the Tune trainable: restore if Tune has a checkpoint (a retry), else
-    go on from the checkpoint the trial's last rung ended on, if any; run; report."""
+    go on from the checkpoint the trial's last rung ended on, if any; run; report. A trial
+    in ``kept`` (--resume: its record says it finished, ``harness.kept_trials``) is not
+    trained: its record is its result."""
     from ray import tune
 
     spec = split_trial_values(unwrap_point(values), kind)
     config = spec.config
+    if kept and spec.stop_at_epoch is None:
+        from harness.kept_trials import spec_identity
+
+        record = kept.get(spec_identity(spec))
+        if record is not None:
+            _replay(dict(record), metric)
+            return
     state = _load_state(tune.get_checkpoint())
     restored_from = int(state["epoch"]) if state is not None else None
     if state is None:
@@ -162,6 +172,15 @@ def run_trial(
         _report(metrics, None, finish(record))
 
 
+def _replay(record: dict[str, Any], metric: str) -> None:
+    """Report a finished trial's record as its one result, without training: its last
+    epoch's numbers (the stage's metric NaN if it has none, as Tune's check wants)."""
+    history = record.get("history") or [{}]
+    metrics = tune_metrics(history[-1])
+    metrics.setdefault(metric, math.nan)
+    _report(metrics, None, record)
+
+
 def _node_id() -> str | None:
     """The Ray node this trial runs on (None outside Ray)."""
     import ray
@@ -201,16 +220,18 @@ def make_trainable(
     metric: str,
     scheduler: str | None = None,
     study: str | None = None,
+    kept: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[dict], None]:
     """The function Tune runs per trial, with its resource request attached; ``scheduler``
     is what the records say ran the stage. In the worker it first imports ``study``'s
     module, so a task, model or loss the study registers itself exists where the trial
-    runs (the module must be importable there: in the package, or on the workers' path)."""
+    runs (the module must be importable there: in the package, or on the workers' path).
+    ``kept``: the finished trials a resumed stage does not train again (by identity)."""
     from ray import tune
 
     def harness_trial(config: dict[str, Any]) -> None:
         if study is not None:
             _import_study(study)
-        run_trial(config, data_root, kind, metric, scheduler)
+        run_trial(config, data_root, kind, metric, scheduler, kept)
 
     return tune.with_resources(harness_trial, dict(resources))

@@ -179,6 +179,8 @@ class _OneLineNotices:
         message = record.getMessage()
         if message.startswith(self.DROPPED):
             return False
+        if _deleting_a_gone_checkpoint(message, record.exc_info):
+            return False
         if message.startswith("Trial task failed for trial ") and record.exc_info:
             trial = message.removeprefix("Trial task failed for trial ")
             print(f"harness: trial {trial.removeprefix('harness_trial_')} failed: "
@@ -188,10 +190,21 @@ class _OneLineNotices:
         return True
 
 
+def _deleting_a_gone_checkpoint(message: str, exc_info: Any) -> bool:
+    """A trial restored from an older experiment snapshot (a driver killed between two)
+    has its checkpoint manager delete checkpoints the run before had deleted already:
+    Ray logs each with a traceback, though gone is what it wanted."""
+    error = exc_info[1] if exc_info else None
+    return (isinstance(error, FileNotFoundError) and "checkpoint_" in str(error)
+            and ("Error handling checkpoint" in message
+                 or message.startswith("Caught exception when deleting path")))
+
+
 def one_line_tune_notices() -> None:
     import logging
 
-    for name in ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.logger.logger"):
+    for name in ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.logger.logger",
+                 "ray.train._internal.storage"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _OneLineNotices) for f in logger.filters):
             logger.addFilter(_OneLineNotices())
@@ -283,6 +296,7 @@ def run_tuner(
     restore: bool,
     on_trial_done: Callable[[TrialOutcome], None] | None = None,
     study: str | None = None,
+    kept: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[TrialOutcome]:
     """Run (or continue, when ``restore``) one stage and return every trial.
 
@@ -292,7 +306,8 @@ def run_tuner(
     ``resources`` is one trial's request (CPU, GPU, custom resources); ``study`` names the
     study whose module each worker imports first (what it registers). ``on_trial_done``
     sees each trial that finishes in this process (not those a restored experiment had
-    finished before), as it finishes.
+    finished before), as it finishes. ``kept`` (--resume): finished trials by identity
+    (``harness.kept_trials``), which report their record instead of training again.
     """
     import logging
 
@@ -303,7 +318,7 @@ def run_tuner(
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     one_line_tune_notices()
     trainable = make_trainable(stage.trial, data_root, resources, metric, scheduler_name(stage),
-                               study)
+                               study, kept)
     searched = sorted(k for k, v in space.items() if is_domain(v))
     if stage.repeats > 1:
         searched.append("repeat")
