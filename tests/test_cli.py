@@ -155,7 +155,10 @@ def test_ui_says_first_where_to_browse_not_the_command_it_runs(tmp_path, monkeyp
     monkeypatch.setattr(os, "execv", lambda path, argv: None)
     main(["ui", "--port", "5123", "--runs-dir", str(tmp_path / "runs")])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "MLflow UI: http://127.0.0.1:5123"
+    # An empty store has no study to link: the first line is the experiments list, opened
+    # in the model-training view (harness.ui.home_url).
+    assert lines[0] == ("MLflow UI: http://127.0.0.1:5123/#/experiments?"
+                        "workflowType=machine_learning  (the studies)")
     store = f"sqlite:///{(tmp_path / 'runs' / 'mlflow.db').resolve()}"
     assert lines[-1] == f"store: {store}  (MLflow's server starts now; Ctrl-C stops it)"
     assert not any("-m mlflow" in line for line in lines)
