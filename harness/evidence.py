@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -129,6 +129,17 @@ class Gate:
 
     passed: bool
     measured: str  # e.g. "CE's lowest class accuracy is 0.0% (chance 10%)"
+
+
+def above_chance(accuracies: Iterable[float], chance: float, what: str) -> Gate:
+    """The gate "every trial the claim reads learned something": passed when the lowest of
+    ``accuracies`` (fractions) is above ``chance``. A regime check on the claim's own
+    metric, never a choice among trials; ``what`` names the lowest in the gate's text."""
+    values = [float(value) for value in accuracies]
+    if not values:
+        return Gate(False, f"{what}: no finished trial")
+    lowest = min(values)
+    return Gate(lowest > chance, f"{what} is {lowest * 100:.1f}% (chance {chance * 100:g}%)")
 
 
 @dataclass(frozen=True)

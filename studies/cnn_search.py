@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.evidence import Claim, Evidence, Gate, judge_seeds, not_measured
+from harness.evidence import Claim, Evidence, above_chance, judge_seeds, not_measured
 from harness.recipes import fastnet_recipe
 from harness.records import is_finished
 from harness.report import (
@@ -424,9 +424,7 @@ def depth_width_evidence(frame: pd.DataFrame) -> Evidence:
     short = sorted(int(s) for s, v in per_seed.items() if math.isnan(v))
     note = (f"left out: seed {', '.join(map(str, short))}, whose grid has too few finished "
             "trials" if short else "")
-    lowest = float(rows["final.test_acc"].min())
-    gate = Gate(lowest > 0.1, f"the grid's lowest test accuracy is {lowest * 100:.1f}% "
-                              "(chance 10%)")
+    gate = above_chance(rows["final.test_acc"], 0.1, "the grid's lowest test accuracy")
     covers = (f"for base widths {rows['width'].min()}-{rows['width'].max()} and "
               f"{rows['depth'].min()}-{rows['depth'].max()} conv layers, the grid run "
               "(the write-up's model has 128 to 512 channels)")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.evidence import Claim, Evidence, Gate, judge_seeds, not_measured
+from harness.evidence import Claim, Evidence, Gate, above_chance, judge_seeds, not_measured
 from harness.records import is_finished
 from harness.report import (
     Plot,
@@ -477,9 +477,8 @@ def overall_error_evidence(main: list[dict[str, Any]], factor: float) -> Evidenc
         return not_measured(claim, f"CB-focal and CE were not both run at IF {factor:g}")
     error = (1.0 - frame.set_index(["label", "config.repeat"])["final.test_acc"]) * 100
     both = frame[frame["label"].isin(["CE", cb_focal])]
-    lowest = float(both["final.test_acc"].min())
-    gate = Gate(lowest > CHANCE, f"the lowest overall test accuracy of the two is "
-                                 f"{lowest * 100:.1f}% (chance 10%)")
+    gate = above_chance(both["final.test_acc"], CHANCE,
+                        "the lowest overall test accuracy of the two")
     examples = paired_outcomes(main, cb_focal) or None
     return judge_seeds(claim, _paired_differences(error, cb_focal).to_numpy(), gate=gate,
                        examples=examples, effect_of=_error_gain)

@@ -92,3 +92,14 @@ def test_an_accuracy_interval_never_reaches_past_100():
     assert bounded.interval.estimate == unbounded.interval.estimate
     assert bounded.verdict == unbounded.verdict
     assert "100.00]" in bounded.interval_text()
+
+
+def test_the_above_chance_gate_fails_at_chance_and_names_the_lowest() -> None:
+    from harness.evidence import above_chance
+
+    passed = above_chance([0.42, 0.31], 0.1, "the grid's lowest test accuracy")
+    assert passed.passed and passed.measured == (
+        "the grid's lowest test accuracy is 31.0% (chance 10%)")
+    failed = above_chance([0.42, 0.1], 0.1, "the lowest of the two")
+    assert not failed.passed and "10.0% (chance 10%)" in failed.measured
+    assert not above_chance([], 0.1, "the lowest").passed
