@@ -247,7 +247,7 @@ def option_defaults(group: str, name: str) -> dict[str, Any]:
     """Every option of model, loss or task ``name`` with its default (its signature's)."""
     from harness.losses import loss_options
     from harness.models import model_options
-    from harness.tasks import task_options
+    from harness.task_kinds import task_options
 
     return dict({"model": model_options, "loss": loss_options, "task": task_options}[group](name))
 
@@ -357,7 +357,7 @@ def build_config(values: Mapping[str, Any]) -> TrialConfig:
     from harness.data.corruptions import INPUT_CORRUPTIONS
     from harness.losses import list_losses, loss_output
     from harness.models import list_models, model_output
-    from harness.tasks import list_tasks, task_class
+    from harness.task_kinds import list_tasks, task_class
 
     plain: dict[str, Any] = {}
     options: dict[str, dict[str, Any]] = {group: {} for group in OPTION_GROUPS}

@@ -6,7 +6,8 @@ The store is ``sqlite:///<runs-dir>/mlflow.db`` (MLflow 3 deprecates the file st
 profile one parent run (tables and figures of the results folder as artifacts) with one
 nested run per trial:
 params = the flat config, metrics per epoch (step = epoch), tags that identify the trial
-and its data, and artifacts (the record, per-class accuracy CSV, confusion-matrix PNG).
+and its data, and artifacts (the record, and its task's data files: a classifier's
+per-class accuracy and confusion matrix as CSV; figures are drawn by the presentation layer).
 
 Trials are logged from their records (the per-epoch history is in the record), each as it
 finishes (a Tune callback in the driver), then reconciled once its stage has finished: a
@@ -194,7 +195,7 @@ def write_trial_artifacts(record: Mapping[str, Any], folder: Path) -> list[Path]
     """The files a trial's run keeps: its record, and what its task adds (a classifier's
     per-class accuracy and confusion matrix)."""
     from harness.records import write_record
-    from harness.tasks import record_task
+    from harness.task_kinds import record_task
 
     paths = [write_record(dict(record), folder)]
     task = record_task(record)

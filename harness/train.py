@@ -196,7 +196,7 @@ def _train(
 
     def build_record(status: str) -> dict[str, Any]:
         train_seconds = sum(h.get("epoch_seconds", 0.0) for h in history)
-        evaluated = [h for h in history if task.metric in h]
+        evaluated = [h for h in history if task.kind.metric in h]
         if status == "diverged":
             final = dict(history[-1])  # the epoch that blew up, as the history says
         else:
@@ -212,7 +212,7 @@ def _train(
             "resolved_config": config.resolved_dict(),
             "config_hash": config.config_hash(),
             "seed": seed,
-            "final": task.finalize(final),
+            "final": task.kind.finalize(final),
             "history": history,
             **{k: v for k, v in fields.items() if k != "data"},
             **(evaluation.extras if evaluation else {}),

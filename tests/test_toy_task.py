@@ -32,7 +32,8 @@ from harness.data import DeviceBatches, eval_batches, pixel_stats
 from harness.loss_registry import LossFunction, register_loss
 from harness.models import register_model
 from harness.outputs import register_output_kind
-from harness.tasks import Evaluation, Meter, Task, register_task
+from harness.tasks import (Evaluation, Meter, Task, TaskKind, register_task,
+                           register_task_kind)
 
 register_output_kind("scalar", ("num_outputs", "in_shape"))
 
@@ -69,8 +70,9 @@ class SquaredErrorMeter(Meter):
         return self.seen
 
 
-@register_task("toy-regress")
-class ToyRegress(Task):
+@register_task_kind("toy-regress")
+class ToyRegressKind(TaskKind):
+    """What the task is: its output, metric, defaults, option and record shape."""
     output = "scalar"
     metric = "test_mae"
     mode = "min"
@@ -78,15 +80,34 @@ class ToyRegress(Task):
     default_loss = "toy-mse"
     metric_order = ("train_loss", "test_loss", "test_mae")
 
+    scale: float = 1.0  # an option: task.scale
+
     @classmethod
     def model_io(cls, config, image_shape, num_classes):
         return 1, image_shape
 
-    def __init__(self, config, dataset, device, scale: float = 1.0):
-        self.config, self.device, self.scale = config, device, scale
-        self.num_outputs, self.in_shape = self.model_io(config, dataset.image_shape, 10)
+    @classmethod
+    def record_columns(cls, record):
+        return {"worst_error": max(record.get("worst_errors") or [float("nan")])}
+
+    @classmethod
+    def write_artifacts(cls, record, folder):
+        path = folder / "worst_errors.csv"
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows([[e] for e in record.get("worst_errors") or []])
+        return [path]
+
+
+@register_task(ToyRegressKind)
+class ToyRegress(Task):
+    """How a trial of it trains: its data, batches, loss, meter and evaluation."""
+
+    def __init__(self, config, dataset, device):
+        super().__init__(config, dataset, device)
+        self.scale = self.options["scale"]
+        self.num_outputs, self.in_shape = self.kind.model_io(config, dataset.image_shape, 10)
         self.mean, self.std = pixel_stats(dataset.train.images)
-        self.train = DeviceBatches(dataset.train.images, dataset.train.labels.float() * scale,
+        self.train = DeviceBatches(dataset.train.images, dataset.train.labels.float() * self.scale,
                                    config.batch_size, config.derived_seed(), self.mean, self.std)
         self.test = dataset.test
 
@@ -113,17 +134,6 @@ class ToyRegress(Task):
         error = torch.cat(errors)
         return Evaluation({"test_loss": float((error ** 2).mean()), "test_mae": float(error.abs().mean())},
                           {"worst_errors": sorted(error.abs().tolist())[-3:]})
-
-    @classmethod
-    def record_columns(cls, record):
-        return {"worst_error": max(record.get("worst_errors") or [float("nan")])}
-
-    @classmethod
-    def write_artifacts(cls, record, folder):
-        path = folder / "worst_errors.csv"
-        with path.open("w", newline="") as handle:
-            csv.writer(handle).writerows([[e] for e in record.get("worst_errors") or []])
-        return [path]
 '''
 
 TOY_STUDY = '''

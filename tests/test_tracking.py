@@ -97,7 +97,7 @@ def test_one_nested_run_per_trial_with_params_metrics_tags_and_artifacts(store, 
             (h["epoch"], pytest.approx(h["test_acc"])) for h in record["history"]
         ]
         files = {f.path for f in client.list_artifacts(run.info.run_id)}
-        assert {"per_class_accuracy.csv", "confusion_matrix.png"} <= files
+        assert {"per_class_accuracy.csv", "confusion_matrix.csv"} <= files
         assert any(name.endswith(".json") for name in files)
         csv_text = Path(
             client.download_artifacts(run.info.run_id, "per_class_accuracy.csv", str(tmp_path))

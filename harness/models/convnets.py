@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from harness.errors import require
-from harness.models import register_model
+from harness.models.registry import register_model
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
 

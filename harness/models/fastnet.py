@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from harness.errors import require
-from harness.models import register_model
 from harness.models.convnets import can_pool, positive_ints
+from harness.models.registry import register_model
 
 STEM_WIDTH = 24  # airbench: 2 * 3 * whiten_kernel_size**2 with a 2x2 whitening kernel
 BN_MOMENTUM = 1 - 0.6  # airbench's batchnorm_momentum 0.6, converted to torch's convention

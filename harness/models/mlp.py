@@ -7,8 +7,8 @@ import math
 from torch import nn
 
 from harness.errors import require
-from harness.models import register_model
 from harness.models.convnets import make_activation, positive_ints
+from harness.models.registry import register_model
 
 
 @register_model("mlp")

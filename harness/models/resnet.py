@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import require
-from harness.models import register_model
+from harness.models.registry import register_model
 
 
 class PadShortcut(nn.Module):

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import require
-from harness.models import register_model
+from harness.models.registry import register_model
 
 
 def _conv(in_channels: int, out_channels: int, gain: float) -> nn.Conv2d:

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import require
-from harness.models import register_model
 from harness.models.convnets import positive_ints
+from harness.models.registry import register_model
 
 # The TensorFlow CIFAR-10 tutorial's tf.nn.lrn settings, which the paper's AlexNet uses:
 #   out = x / (bias + alpha_tf * sum_{|j - c| <= depth_radius} x_j^2) ** beta

@@ -23,7 +23,7 @@ from harness.records import (  # noqa: F401
     load_records,
     resolved_config,
 )
-from harness.tasks import Task, record_task
+from harness.task_kinds import TaskKind, record_task
 
 # Fields that identify a trial come first so a reader of records.csv sees what ran.
 _IDENTITY = ("study", "profile", "stage", "label", "trial_id", "config_hash", "seed", "status")
@@ -100,8 +100,8 @@ def _metric_order(records: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(order)
 
 
-def _tasks(records: Sequence[Mapping[str, Any]]) -> list[type[Task]]:
-    found: dict[str, type[Task]] = {}
+def _tasks(records: Sequence[Mapping[str, Any]]) -> list[type[TaskKind]]:
+    found: dict[str, type[TaskKind]] = {}
     for record in records:
         task = record_task(record)
         if task is not None:

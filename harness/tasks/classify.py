@@ -34,10 +34,7 @@ from the trial's seed (the JPEG copy is stored class by class, so not the first 
 from __future__ import annotations
 
 import contextlib
-import csv
-import math
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -45,15 +42,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.data import DeviceBatches, eval_batches, pixel_stats
-from harness.errors import require
 from harness.losses import LossFunction, create_loss, log_prior
-from harness.tasks import Autocast, Evaluation, Meter, Task, register_task
+from harness.task_kinds.classify import ClassifyKind
+from harness.tasks.base import Autocast, Evaluation, Meter, Task, register_task
 from harness.tasks.class_scores import score_classifier
 from harness.trial_data import prepare_trial_data
 
 # Time-to-fit thresholds on the true training accuracy (Zhang et al. report 100%).
 FIT_THRESHOLDS = (1.0, 0.99)
-TTA_LEVELS = (0, 1, 2)
 WHITEN_SAMPLE = 5000  # training images a data-dependent init sees (airbench: 5,000)
 
 
@@ -137,66 +133,19 @@ def fit_key(threshold: float) -> str:
     return f"{round(threshold * 100):d}"
 
 
-@register_task("classify")
+@register_task(ClassifyKind)
 class Classify(Task):
-    output = "classes"
-    metric = "test_acc"
-    mode = "max"
-    selection_metric = "val_acc"
-    metrics = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-               "test_error", "test_loss_plain", "test_acc_plain", "true_train_loss",
-               "true_train_acc")
-    default_model = "mlp"
-    default_loss = "ce"
-
-    @classmethod
-    def check(cls, config: Any) -> None:
-        options = config.resolved_options("task")  # the defaults are __init__'s signature
-        stop = options["stop_at_train_acc"]
-        require(
-            stop is None or (isinstance(stop, int | float) and 0 < stop <= 1),
-            f"task.stop_at_train_acc must be in (0, 1] (or none), got {stop!r}",
-        )
-        require(math.isfinite(options["logit_adjust_tau"]) and options["logit_adjust_tau"] >= 0,
-                f"task.logit_adjust_tau must be a number >= 0 (0 = off), got {options['logit_adjust_tau']!r}")
-        tta = options["tta"]
-        require(tta in TTA_LEVELS,
-                f"task.tta must be 0 (none), 1 (mirror) or 2 (mirror + translate), got {tta!r}")
-
-    @classmethod
-    def model_io(
-        cls, config: Any, image_shape: tuple[int, int, int], num_classes: int
-    ) -> tuple[int, tuple[int, int, int]]:
-        channels, height, width = image_shape
-        crop = config.crop_size
-        require(
-            crop <= min(height, width),
-            f"crop_size {crop} is larger than the {height}x{width} images of {config.dataset}",
-        )
-        return num_classes, (channels, crop, crop) if crop else image_shape
-
-    def __init__(
-        self,
-        config: Any,
-        dataset: Any,
-        device: torch.device,
-        train_eval: bool = False,
-        stop_at_train_acc: float | None = None,
-        tta: int = 0,
-        logit_adjust_tau: float = 0.0,
-    ) -> None:
-        self.config = config
-        self.dataset = dataset
-        self.device = device
+    def __init__(self, config: Any, dataset: Any, device: torch.device) -> None:
+        super().__init__(config, dataset, device)
         self.data = prepare_trial_data(dataset, config)
-        self.num_outputs, self.in_shape = self.model_io(
+        self.num_outputs, self.in_shape = self.kind.model_io(
             config, dataset.image_shape, dataset.num_classes
         )
-        self.stop_at_train_acc = stop_at_train_acc
-        self.tta = tta
-        self.logit_adjust_tau = logit_adjust_tau
+        self.stop_at_train_acc = self.options["stop_at_train_acc"]
+        self.tta = self.options["tta"]
+        self.logit_adjust_tau = self.options["logit_adjust_tau"]
         self.epoch = -1  # the epoch whose batches were cut last: evaluate() scores it
-        self.train_eval = train_eval or stop_at_train_acc is not None
+        self.train_eval = self.options["train_eval"] or self.stop_at_train_acc is not None
         self.channels_last = config.channels_last and device.type == "cuda"
         self.mean, self.std = pixel_stats(self.data.train.images)
         self.train_images = self.data.train.images.to(device)
@@ -301,44 +250,6 @@ class Classify(Task):
                 "label_noise_realized": self.data.label_noise_realized,
             },
         }
-
-    metric_order = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-                    "test_error")
-
-    @classmethod
-    def record_columns(cls, record: Mapping[str, Any]) -> dict[str, Any]:
-        return {f"per_class.{i}": acc for i, acc in enumerate(record.get("per_class_accuracy") or [])}
-
-    @classmethod
-    def write_artifacts(cls, record: Mapping[str, Any], folder: Path) -> list[Path]:
-        """per_class_accuracy.csv (with each class's training count) and the confusion
-        matrix as a heatmap."""
-        from harness.report import confusion_heatmap, write_figure
-
-        paths = []
-        per_class = record.get("per_class_accuracy")
-        names = record.get("class_names") or []
-        if per_class:
-            counts = record.get("train_class_counts") or []
-            path = folder / "per_class_accuracy.csv"
-            with path.open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["class", "name", "test_accuracy", "train_count"])
-                for i, accuracy in enumerate(per_class):
-                    writer.writerow([i, names[i] if i < len(names) else i, accuracy,
-                                     counts[i] if i < len(counts) else None])
-            paths.append(path)
-        matrix = record.get("confusion_matrix")
-        if matrix:
-            labels = names or [str(i) for i in range(len(matrix))]
-            paths.append(write_figure(confusion_heatmap(matrix, labels), folder, "confusion_matrix"))
-        return paths
-
-    @classmethod
-    def finalize(cls, final: dict[str, Any]) -> dict[str, Any]:
-        if "test_acc" in final:
-            final["test_error"] = 1.0 - final["test_acc"]
-        return final
 
     def summarize(self, history: list[dict[str, Any]]) -> dict[str, Any]:
         """Time to fit: the first epoch (and optimizer step, counted at the epoch's end)

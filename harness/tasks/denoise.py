@@ -43,14 +43,13 @@ from torch import nn
 
 from harness.data.batching import epoch_seed, random_flip
 from harness.data.draws import to_device
-from harness.data.noise import NoiseSpec, add_noise_masked, check_noise, validation_spec
-from harness.errors import require
+from harness.data.noise import NoiseSpec, add_noise_masked, validation_spec
 from harness.image_metrics import psnr
 from harness.losses import LossFunction, create_loss
-from harness.tasks import Autocast, Evaluation, Meter, Task, register_task
+from harness.task_kinds.denoise import DenoiseKind
+from harness.tasks.base import Autocast, Evaluation, Meter, Task, register_task
 from harness.trial_data import prepare_trial_data
 
-TARGETS = ("clean", "noisy")
 SHIFT = 0.5  # Noise2Noise feeds and predicts images in [-0.5, 0.5]
 
 
@@ -108,54 +107,19 @@ def png_strip(rows: list[torch.Tensor]) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-@register_task("denoise")
+@register_task(DenoiseKind)
 class Denoise(Task):
-    output = "image"
-    metric = "test_psnr"
-    mode = "max"
-    selection_metric = "val_psnr"
-    metrics = ("train_loss", "val_loss", "val_psnr", "test_loss", "test_psnr", "input_psnr",
-               "psnr_gain", "photos_psnr", "photos_input_psnr")
-    default_model = "unet"
-    default_loss = "l2"
-
-    @classmethod
-    def check(cls, config: Any) -> None:
-        options = config.resolved_options("task")  # the defaults are __init__'s signature
-        check_noise(options["noise"], bool(options["blind"]), options["level"])
-        target = options["target"]
-        require(target in TARGETS, f"task.target must be one of {', '.join(TARGETS)}; got {target!r}")
-        require(int(options["samples"]) >= 0, "task.samples must be >= 0")
-
-    @classmethod
-    def model_io(
-        cls, config: Any, image_shape: tuple[int, int, int], num_classes: int
-    ) -> tuple[int, tuple[int, int, int]]:
-        return image_shape[0], image_shape
-
-    def __init__(
-        self,
-        config: Any,
-        dataset: Any,
-        device: torch.device,
-        noise: str = "gaussian",
-        blind: bool = False,
-        level: float | None = None,
-        target: str = "noisy",
-        eval_photos: bool = True,
-        samples: int = 4,
-    ) -> None:
-        self.config = config
-        self.dataset = dataset
-        self.device = device
-        self.train_spec = NoiseSpec(noise, blind, level)
+    def __init__(self, config: Any, dataset: Any, device: torch.device) -> None:
+        super().__init__(config, dataset, device)
+        noise = self.options["noise"]
+        self.train_spec = NoiseSpec(noise, self.options["blind"], self.options["level"])
         self.test_spec = validation_spec(noise)
-        self.target = target
-        self.samples = samples
+        self.target = self.options["target"]
+        self.samples = self.options["samples"]
         self.seed = config.derived_seed()
         data = prepare_trial_data(dataset, config)
         self.data = data
-        self.num_outputs, self.in_shape = self.model_io(config, dataset.image_shape, 0)
+        self.num_outputs, self.in_shape = self.kind.model_io(config, dataset.image_shape, 0)
         self.channels_last = config.channels_last and device.type == "cuda"
         self.train_images = data.train.images.to(device)
         self.clean_test = data.test.images.to(device).float() / 255.0
@@ -172,7 +136,7 @@ class Denoise(Task):
             )
             self.noisy_val = add_noise_masked(self.clean_val, self.test_spec, generator)[0]
         self.photos = None
-        if eval_photos and dataset.name != "photos":
+        if self.options["eval_photos"] and dataset.name != "photos":
             self.photos = self._noisy_photos(noise, config.trial_data_seed())
 
     # ------------------------------------------------------------------ training
@@ -300,12 +264,6 @@ class Denoise(Task):
                      "val_size": len(self.data.val) if self.data.val is not None else 0,
                      "test_size": len(self.data.test)},
         }
-
-    @classmethod
-    def finalize(cls, final: dict[str, Any]) -> dict[str, Any]:
-        if "test_psnr" in final and "input_psnr" in final:
-            final["psnr_gain"] = final["test_psnr"] - final["input_psnr"]
-        return final
 
 
 SAMPLE_SIDE = 96  # records keep crops, not whole photographs (a few KB, not megabytes)
