@@ -65,6 +65,20 @@ def test_the_shipped_tasks_defaults() -> None:
     assert TrialConfig.from_dict({}).loss == "ce"
 
 
+def test_a_kind_declares_its_options_and_facts_and_a_training_class_names_a_kind() -> None:
+    from harness.task_kinds import TASK_KINDS, TaskKind, register_task_kind
+    from harness.tasks import TRAINERS, Task, register_task, task_options
+
+    # The options are the kind's annotated attributes; the training class takes none.
+    assert task_options("denoise")["noise"] == "gaussian"
+    assert all(TRAINERS.get(name).kind is task_class(name) for name in list_tasks())
+    with pytest.raises(ValueError, match="task 'half' must set metric"):
+        register_task_kind("half")(type("Half", (TaskKind,), {"output": "classes"}))
+    assert "half" not in TASK_KINDS
+    with pytest.raises(ValueError, match="needs a kind registered with register_task_kind"):
+        register_task(TaskKind)(type("Orphan", (Task,), {}))
+
+
 def test_a_unet_too_deep_for_the_images_fails_at_plan_time() -> None:
     from harness.plan import validate_space
     from harness.study import Stage

@@ -103,6 +103,13 @@ def test_one_nested_run_per_trial_with_params_metrics_tags_and_artifacts(store, 
             client.download_artifacts(run.info.run_id, "per_class_accuracy.csv", str(tmp_path))
         ).read_text()
         assert len(csv_text.strip().splitlines()) == 1 + len(record["class_names"])
+        # The confusion matrix is data (the trial draws no figure): a row per true class.
+        matrix = Path(
+            client.download_artifacts(run.info.run_id, "confusion_matrix.csv", str(tmp_path))
+        ).read_text().strip().splitlines()
+        assert [row.split(",")[1:] for row in matrix[1:]] == [
+            [str(n) for n in row] for row in record["confusion_matrix"]
+        ]
     # Artifacts of a local store live under runs/, not in ./mlruns of the working directory.
     assert (store / "mlflow-artifacts" / "tiny").is_dir()
 
