@@ -143,9 +143,9 @@ def test_whole_photographs_are_padded_for_the_network_and_cropped_back() -> None
     assert 15 < evaluation.metrics["photos_input_psnr"] < 25  # sigma 25/255 gives ~20 dB
     strip = evaluation.extras["samples_png"]
     assert isinstance(strip, str) and len(strip) < 200_000  # crops of the photo, not the photo
-    from studies.denoising import _decode_strip
+    from studies._denoising_figures import decode_strip
 
-    assert _decode_strip(strip).shape[:2] == (3 * 32, 4 * 32)  # 3 rows of 4 samples
+    assert decode_strip(strip).shape[:2] == (3 * 32, 4 * 32)  # 3 rows of 4 samples
 
 
 def test_a_denoising_trial_learns_and_keeps_a_full_record() -> None:
