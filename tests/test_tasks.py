@@ -148,6 +148,7 @@ def test_whole_photographs_are_padded_for_the_network_and_cropped_back() -> None
     assert decode_strip(strip).shape[:2] == (3 * 32, 4 * 32)  # 3 rows of 4 samples
 
 
+@pytest.mark.slow
 def test_a_denoising_trial_learns_and_keeps_a_full_record() -> None:
     record = train(denoise_config(epochs=3, train_limit=1024, batch_size=8, lr=3e-3,
                                   optimizer="adamw", weight_decay=0.0))
@@ -161,6 +162,7 @@ def test_a_denoising_trial_learns_and_keeps_a_full_record() -> None:
     assert "per_class_accuracy" not in record
 
 
+@pytest.mark.slow
 def test_a_random_label_trial_stops_as_fitted_with_its_time_to_fit() -> None:
     config = TrialConfig.from_dict({
         "dataset": "digits", "model": "mlp", "model.hidden": "512", "device": "cpu",

@@ -100,6 +100,7 @@ def test_label_noise_is_realized_and_recorded(digits):
 
 
 @pytest.mark.cifar
+@pytest.mark.slow
 def test_short_cifar_trial_on_a_subset_learns(cifar10):
     config = TrialConfig.from_dict({
         "dataset": "cifar10", "model": "fastnet", "model.widths": "16,32,32", "epochs": 3,
