@@ -211,6 +211,7 @@ def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_ray_address_nobody_answers_fails_from_the_environment(tmp_path, earlier_results):
     result = run_cli(
         "run",
@@ -277,6 +278,7 @@ def test_ui_execs_mlflow_bound_to_localhost(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_the_cli_imports_and_lists_without_ray_or_mlflow(tmp_path):
     code = BLOCK_RAY_MLFLOW_OPTUNA + """
 import harness.cli, harness.runner, harness.tracking, harness.tune

@@ -225,7 +225,9 @@ def _same_history(after: list[dict], before: list[dict]) -> bool:
     return _without_timing(after) == expected
 
 
-@pytest.mark.parametrize("fixture", PRE_TASK_LAYER, ids=lambda path: path.stem)
+@pytest.mark.parametrize("fixture", [  # the convnet case trains for 10-25 s: slow
+    pytest.param(p, marks=pytest.mark.slow) if p.stem.startswith("convnet") else p
+    for p in PRE_TASK_LAYER], ids=lambda path: path.stem)
 def test_classification_records_match_those_made_before_the_task_layer(fixture: Path) -> None:
     before = json.loads(fixture.read_text())
     after = train(TrialConfig.from_dict(before["config"]))

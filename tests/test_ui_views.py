@@ -155,6 +155,7 @@ def test_one_view_per_stage_filtered_to_it_sorted_on_its_metric_with_columns_in_
     assert [r.data.tags["trial_id"] for r in mini] == ["tsw_00009"]
 
 
+@pytest.mark.slow
 def test_trials_nest_under_their_profiles_parent_run_which_no_stage_view_lists(runs, stages):
     store = _store(runs, stages)
     eid = store["experiment_id"]
@@ -193,6 +194,7 @@ def test_each_trial_runs_outcome_is_a_tag_the_views_show(runs, stages):
     assert stopped[0].data.tags["outcome"] == "stopped by halving"
 
 
+@pytest.mark.slow
 def test_trial_runs_get_short_names_that_say_what_varies_in_their_stage(runs, stages):
     store = _store(runs, stages)
     # A trial run the tracker is still logging (RUNNING) keeps its name and its status.
