@@ -3,7 +3,8 @@ gpu (the GPU suite), ui-screenshots (the MLflow UI in headless Chromium).
 
     nox -s smoke                      # the main job: every study, smoke profile, embedded data,
                                       # and the paper from them (results/report/smoke/)
-    nox -s tests                      # the test suite
+    nox -s tests                      # the test suite (what CI runs)
+    nox -s fast                       # the fast tier: every test not marked slow
     nox -s study -- imbalance mini    # one study at one profile (+ --set key=value ...)
     nox -s tables -- imbalance mini   # rebuild a study's tables from its records
     nox -s ui                         # MLflow UI on runs/mlflow.db, bound to 127.0.0.1
@@ -49,6 +50,14 @@ def smoke(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     _python(session)
     session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """The fast tier, for the edit-test loop: every module imported, every test not marked
+    slow (no Ray start, no CLI training run); `nox -s tests` before pushing."""
+    _python(session)
+    session.run("pytest", "-q", "-m", "not slow", *session.posargs)
 
 
 @nox.session

@@ -13,8 +13,6 @@ rather than L2's mean or L1's median.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from typing import Any
 
@@ -29,22 +27,18 @@ from harness.evidence import (
     not_measured,
     verdict_counts,
 )
-from harness.records import finished, is_finished, resolved_config
 from harness.report import (
-    Plot,
     Table,
     completed,
     data_caption,
     format_mean_sd,
-    history_frame,
-    line_with_bands,
     mean_sd,
     mean_sd_columns,
     records_frame,
 )
-from harness.report.figures import new_figure, report_style
 from harness.space import LABEL_KEY, variants
 from harness.study import Narrative, Pilot, Profile, Stage, Study, register_study
+from studies._denoising_figures import psnr_curves, sample_grid
 
 # PSNR (dB) of Noise2Noise's own U-Net, clean / noisy targets, from the official README
 # (NVlabs/noise2noise); trained on ImageNet crops, tested on Kodak and BSD300.
@@ -327,89 +321,6 @@ def impulse_statistics_text(part: pd.DataFrame) -> str:
     return f"At p {p:g} the noisy target's mean is biased and {median}."
 
 
-# ---------------------------------------------------------------------------- figures
-
-
-def psnr_curves(records: list[dict[str, Any]], caption_data: str) -> list[Plot]:
-    """One figure, a panel per noise model: test PSNR against epoch, one line per target
-    and loss (mean ± sd over seeds)."""
-    from harness.report.figures import new_figure, report_style
-
-    history = history_frame(finished(records))
-    if history.empty or "test_psnr" not in history.columns:
-        return []
-    history["noise"] = history["config.task.noise"]
-    history["run"] = history["config.task.target"] + " targets, " + history["config.loss"]
-    names = noise_labels(_frame(records))
-    noises = [n for n in NOISE_NAMES if n in set(history["noise"])]
-    columns = min(2, len(noises))
-    rows = -(-len(noises) // columns)
-    fig, _ = new_figure((4.2 * columns + 1.6, 3.0 * rows))
-    fig.clear()
-    with report_style():
-        axes = fig.subplots(rows, columns, squeeze=False).flatten()
-    for index, noise in enumerate(noises):
-        line_with_bands(history[history["noise"] == noise], "epoch", "test_psnr", hue="run",
-                        xlabel="epoch", ylabel="test PSNR (dB)", title=names[noise],
-                        bounds=(0.0, None), ax=axes[index],
-                        legend=index == len(noises) - 1 or len(noises) == 1)
-    for unused in axes[len(noises):]:
-        unused.set_visible(False)
-    fig.suptitle(caption_data)
-    return [Plot(
-        "psnr_vs_epoch", fig,
-        "Test PSNR against training epoch, one panel per noise model (its test level), one "
-        "line per target and loss: mean ± sd over seeds.",
-    )]
-
-
-def _decode_strip(text: str):
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
-
-
-def sample_grid(records: list[dict[str, Any]]) -> Plot | None:
-    """Rows: noise models; columns: clean, noisy input, the clean-target output and the
-    noisy-target output (seed 0, L2), from the strips each record keeps."""
-    chosen: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in records:
-        config = resolved_config(record)
-        if (is_finished(record) and record.get("samples_png")
-                and config["loss"] == "l2" and config["repeat"] == 0):
-            chosen[(config["task.noise"], config["task.target"])] = record
-    noises = [n for n in NOISE_NAMES if (n, "clean") in chosen and (n, "noisy") in chosen]
-    if not noises:
-        return None
-    names = noise_labels(_frame(records))
-    columns = ("clean", "noisy input", "clean-target output", "noisy-target output")
-    first = _decode_strip(chosen[(noises[0], "clean")]["samples_png"])
-    aspect = first.shape[1] / (first.shape[0] / 3)  # one row of the strip: width / height
-    fig, axes = new_figure((min(12.0, 1.6 * aspect * 4), 0.6 + 1.7 * len(noises)))
-    fig.delaxes(axes)
-    with report_style():
-        grid = fig.subplots(len(noises), 4, squeeze=False)
-        for row, noise in enumerate(noises):
-            clean_run = _decode_strip(chosen[(noise, "clean")]["samples_png"])
-            noisy_run = _decode_strip(chosen[(noise, "noisy")]["samples_png"])
-            third = clean_run.shape[0] // 3
-            panels = (clean_run[:third], clean_run[third:2 * third], clean_run[2 * third:],
-                      noisy_run[2 * third:])
-            for col, panel in enumerate(panels):
-                ax = grid[row][col]
-                ax.imshow(panel, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.grid(False)
-                if row == 0:
-                    ax.set_title(columns[col], fontsize=8)
-                if col == 0:
-                    ax.set_ylabel(names[noise], fontsize=8)
-    return Plot("samples", fig, "Test images, one row per noise model: clean, noisy input, and "
-                "the outputs of the U-Nets trained with L2 on clean and on noisy targets (seed 0).")
-
-
 def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     frame = _frame(records)
     caption_data = data_caption(records)
@@ -417,8 +328,9 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
     impulse = impulse_table(frame, caption_data)
     if impulse is not None:
         outputs.append(impulse)
-    outputs += psnr_curves(records, caption_data)
-    grid = sample_grid(records)
+    names = noise_labels(frame)
+    outputs += psnr_curves(records, caption_data, names)
+    grid = sample_grid(records, names)
     if grid is not None:
         outputs.append(grid)
     return outputs

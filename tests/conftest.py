@@ -20,6 +20,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if isinstance(seed, int) and reporter is not None:
         reporter.write_line(f"test order: pytest-randomly seed {seed}; replay it with "
                             f"`pytest --randomly-seed={seed}`")
+    contributed = session.config.stash.get(CONTRIBUTED, [])
+    if contributed and reporter is not None:
+        reporter.write_line(f"also testing the modules in $HARNESS_STUDIES: {', '.join(contributed)}")
 
 
 # ---------------------------------------------------------------- sealed from the user's files
@@ -27,7 +30,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 # Where a harness command writes by default when nothing names a folder.
 DEFAULT_LOCATIONS = {"HARNESS_RUNS": "runs", "HARNESS_RESULTS": "results"}
 # A user's settings that would send a test's runs, tracking or cluster elsewhere.
-USER_SETTINGS = ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "HARNESS_STUDIES")
+# ($HARNESS_STUDIES is kept: it is how a contributor's modules join the tests, below.)
+USER_SETTINGS = ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")
+
+
+CONTRIBUTED = pytest.StashKey[list]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Import the modules named in $HARNESS_STUDIES (harness.study.STUDY_MODULES_ENV)
+    before the tests are collected, so a study, loss or model kept outside the checkout is
+    in the registries the parametrized tests iterate (docs/contributing.md); unset, the
+    suite tests what the checkout ships."""
+    import importlib
+
+    names = [n.strip() for n in os.environ.get("HARNESS_STUDIES", "").split(",") if n.strip()]
+    for name in names:
+        importlib.import_module(name)
+    config.stash[CONTRIBUTED] = names
 
 
 def _listing(folder: Path) -> list[tuple[str, int]]:

@@ -14,6 +14,7 @@ def run_cli(*args, env=None, cwd=None):
                           text=True, env=env, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_train_prints_progress_and_the_record_path(tmp_path):
     result = run_cli("train", "--dataset", "digits", "--model", "mlp", "--loss", "ce",
                      "--epochs", "2", "--set", "lr=0.05", "--device", "cpu", "--out", str(tmp_path))
@@ -24,6 +25,7 @@ def test_train_prints_progress_and_the_record_path(tmp_path):
     assert record["config"]["epochs"] == 2 and record["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_list_shows_every_registry():
     result = run_cli("list")
     assert result.returncode == 0
@@ -85,6 +87,7 @@ def test_harness_warnings_print_one_clean_line() -> None:
     assert result.stderr == "harness: warning: this archive is not the documented copy\n"
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_stage_is_refused_before_ray_starts(tmp_path):
     """`--resume --set epochs=10` after a run with epochs 1: one message naming the stage,
     what changed and the way out, exit 2, Ray never imported, runs/ untouched."""

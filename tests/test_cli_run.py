@@ -211,6 +211,7 @@ def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_ray_address_nobody_answers_fails_from_the_environment(tmp_path, earlier_results):
     result = run_cli(
         "run",
@@ -229,6 +230,7 @@ def test_a_ray_address_nobody_answers_fails_from_the_environment(tmp_path, earli
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_port_that_answers_but_is_no_ray_head_fails_within_the_timeout(tmp_path):
     import socket
     import threading
@@ -276,6 +278,7 @@ def test_ui_execs_mlflow_bound_to_localhost(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_the_cli_imports_and_lists_without_ray_or_mlflow(tmp_path):
     code = BLOCK_RAY_MLFLOW_OPTUNA + """
 import harness.cli, harness.runner, harness.tracking, harness.tune
@@ -296,6 +299,7 @@ sys.exit(harness.cli.main(["run", "tiny", "--profile", "quick"]))
 
 
 @needs_ray
+@pytest.mark.slow
 def test_run_then_tables_rebuilds_the_same_results(tmp_path, earlier_results, cluster, capsys):
     result = run_cli("run", "tiny", "--profile", "quick", "--set", "epochs=2",
                      "--ray-address", cluster, cwd=tmp_path)  # fmt: skip
@@ -391,6 +395,7 @@ def _wait_for_announcement(pipe: Path, process: subprocess.Popen, guard: float =
 
 
 @needs_ray
+@pytest.mark.slow
 def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster):
     import signal
 
@@ -439,6 +444,7 @@ def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_run_whose_trials_all_diverge_says_so_and_keeps_its_records(tmp_path, cluster):
     import pandas as pd
 
@@ -457,6 +463,7 @@ def test_a_run_whose_trials_all_diverge_says_so_and_keeps_its_records(tmp_path, 
 
 
 @needs_ray
+@pytest.mark.slow
 def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
     tmp_path, cluster, monkeypatch
 ):
@@ -502,6 +509,7 @@ def _join_mlflow_threads() -> None:
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_refused_resume_leaves_the_finished_parent_run_as_it_was(tmp_path, cluster, monkeypatch):
     import dataclasses
 

@@ -198,6 +198,7 @@ def _what_ran(records: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     }
 
 
+@pytest.mark.slow
 def test_the_same_command_twice_gives_the_same_trials_and_metrics(ray_instance, tmp_path):
     pytest.importorskip("mlflow")
     first = _run(tmp_path / "first", "twice", tracking=True)
@@ -236,6 +237,7 @@ def test_the_same_command_twice_gives_the_same_trials_and_metrics(ray_instance, 
         r["scheduler"] for r in first)
 
 
+@pytest.mark.slow
 def test_asynchronous_asha_is_still_there_and_says_so(ray_instance, tmp_path):
     records = _run(tmp_path, "async")
     assert len(records) == 4 and {r["scheduler"] for r in records} == {"asha"}

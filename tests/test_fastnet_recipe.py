@@ -260,6 +260,7 @@ def test_lookahead_final_copy_uses_the_last_ema_when_total_is_not_a_multiple():
     assert look.ema["weight"].item() == model.weight.item()
 
 
+@pytest.mark.slow
 def test_full_recipe_resumes_bit_identical(digits):
     config = digits_recipe(2.5, lookahead_every=3)
     saved = {}

@@ -267,6 +267,7 @@ def _python(code: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_a_process_that_imports_the_training_loop_has_the_cublas_workspace_set() -> None:
     out = _python("import os, harness.train; print(os.environ.get('CUBLAS_WORKSPACE_CONFIG'))")
     assert out.split() == [":4096:8"]
@@ -305,6 +306,7 @@ class GraphCounter:
         return aot_eager(graph_module, example_inputs, **kwargs)
 
 
+@pytest.mark.slow
 def test_one_graph_per_mode_whatever_the_calls() -> None:
     """Short batches, another layout, float32 beside bf16, eval mode: two graphs, and every
     call's result is the model's own."""

@@ -52,6 +52,7 @@ def _plan_error(study: str, profile: str) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_tiny_suite_without_ray_or_mlflow_runs_every_part_and_says_what_it_skipped(tmp_path):
     result, out = run_suite(tmp_path, block=True)
     state = json.loads((out / "suite.json").read_text())
@@ -140,6 +141,7 @@ def test_tiny_suite_without_ray_or_mlflow_runs_every_part_and_says_what_it_skipp
     assert state["suite"]["exit_code"] == result.returncode
 
 
+@pytest.mark.slow
 def test_a_figure_under_its_full_target_fails_the_command(tmp_path):
     # --tiny's recipe on random synthetic images is at chance: judged by the GPU targets it
     # FAILs, and the command says so and exits 1.
@@ -185,6 +187,7 @@ def test_tiny_suite_shares_through_ray_and_logs_to_mlflow(tmp_path):
     assert (tmp_path / "store" / "mlflow-artifacts").is_dir() and not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_data_that_cannot_be_read_is_one_message_and_exit_2(tmp_path):
     missing = tmp_path / "no-data"
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA"}

@@ -63,7 +63,9 @@ def _cases():
     for name in list_studies():
         study = get_study(name)
         for profile in study.profiles:
-            yield pytest.param(name, profile, id=f"{name}-{profile}")
+            # cnn_search expands hundreds of configs per profile: 10-25 s each.
+            slow = (pytest.mark.slow,) if name == "cnn_search" else ()
+            yield pytest.param(name, profile, id=f"{name}-{profile}", marks=slow)
 
 
 @pytest.mark.parametrize(("study", "profile"), list(_cases()))

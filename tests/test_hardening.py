@@ -197,6 +197,7 @@ sys.exit(cli.main(["list"]))
 # ---------------------------------------------------------------------------- a full disk
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_results_is_one_line_and_keeps_the_earlier_results(
         tmp_path, monkeypatch, capsys):
     import harness.report
@@ -266,6 +267,7 @@ def _an_earlier_run(tmp_path: Path) -> Path:
     return runs
 
 
+@pytest.mark.slow
 def test_a_corrupt_store_is_refused_with_exit_3_and_changes_nothing(tmp_path, capsys):
     runs = _an_earlier_run(tmp_path)
     before = _files(runs)

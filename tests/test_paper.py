@@ -76,6 +76,7 @@ def test_the_report_matches_its_golden_files(results: Path) -> None:
             "HARNESS_UPDATE_GOLDEN=1 and review the diff")
 
 
+@pytest.mark.slow
 def test_the_same_records_give_byte_identical_reports(results: Path, tmp_path: Path) -> None:
     first = [p.read_bytes() for p in paper.write_report("smoke", results, pdf=False)]
     copy = tmp_path / "copy"
@@ -134,6 +135,7 @@ def test_the_report_never_trains(results: Path, monkeypatch) -> None:
 
 
 @pytest.mark.skipif(paper.latex_engine() is None, reason="no LaTeX engine installed")
+@pytest.mark.slow
 def test_the_latex_report_compiles_to_a_pdf(results: Path) -> None:
     written = paper.write_report("smoke", results, pdf=True)
     pdf = written[-1]
@@ -148,6 +150,7 @@ COMMITTED = REPO / "results"
 
 @pytest.mark.skipif(not (COMMITTED / "report" / "mini" / "report.md").is_file(),
                     reason="no committed mini report")
+@pytest.mark.slow
 def test_the_committed_mini_report_is_what_the_committed_results_give(tmp_path) -> None:
     # A copy of results/ without the report, rebuilt: the committed report must not drift
     # from the committed results, and its LaTeX must compile where an engine is installed.
@@ -177,6 +180,7 @@ def _unused_outputs(results_dir: Path, profile: str) -> list[str]:
     return unused
 
 
+@pytest.mark.slow
 def test_every_table_and_figure_a_study_makes_is_in_the_paper(results: Path) -> None:
     assert _unused_outputs(results, "smoke") == []
     if (COMMITTED / "report" / "mini" / "report.md").is_file():

@@ -108,6 +108,7 @@ def test_the_recipe_check_shows_its_record_beside_marked_external_figures(tmp_pa
     assert part.table.reference_rows == frozenset({1, 2})
 
 
+@pytest.mark.slow
 def test_page_usage_measures_how_far_down_the_text_block_content_reaches() -> None:
     import importlib.util
 

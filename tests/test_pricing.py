@@ -286,6 +286,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_table_without_ray_or_mlflow(tmp_path):
     w = Workload("classify", "mlp", (("hidden", (32,)),), 64, (1, 8, 8), 10,
                  (("channels_last", True), ("compile", False), ("precision", "auto"),
@@ -428,6 +429,7 @@ def test_checkpoints_and_start_up_are_counted_per_trial_and_epoch():
     assert pricing.trial_fixed_seconds(0, None) == pricing.TRIAL_START_SECONDS
 
 
+@pytest.mark.slow
 def test_the_dry_run_prints_rates_per_model_and_what_it_counts(tmp_path, capsys, monkeypatch):
     for key, value in _env(tmp_path, HARNESS_DRY_RUN_BUDGET="0").items():
         monkeypatch.setenv(key, value)

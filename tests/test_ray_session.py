@@ -31,6 +31,7 @@ def test_scoped_env_restores_the_environment_it_changed(monkeypatch) -> None:
     assert "HARNESS_TEST_ADDED" not in os.environ
 
 
+@pytest.mark.slow
 def test_a_ray_session_leaves_the_environment_as_it_found_it(ray_cluster, monkeypatch) -> None:
     # Ray sets RAY_AUTH_MODE when it starts a cluster; a session must not leak that (or our
     # quiet settings) into later subprocesses.

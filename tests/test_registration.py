@@ -263,7 +263,7 @@ def test_a_hierarchical_bootstrap_carries_the_test_sets_variance():
     reads the wider interval and names it, with the other one beside it."""
     import numpy as np
 
-    from harness.evidence import HIERARCHICAL, hierarchical_bootstrap
+    from harness.intervals import HIERARCHICAL, hierarchical_bootstrap
 
     def arms(correct_a: int, correct_b: int) -> list[np.ndarray]:
         return [np.r_[np.ones(correct_a), np.zeros(20 - correct_a)],

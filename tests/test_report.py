@@ -318,6 +318,7 @@ def test_pareto_front_matches_brute_force() -> None:
     assert front.tolist() == expected
 
 
+@pytest.mark.slow
 def test_figures_write_deterministic_png(records: list[dict], tmp_path: Path) -> None:
     frame = completed(records_frame(records))
     history = history_frame(records)

@@ -157,11 +157,12 @@ def test_whole_photographs_are_padded_for_the_network_and_cropped_back() -> None
     assert 15 < evaluation.metrics["photos_input_psnr"] < 25  # sigma 25/255 gives ~20 dB
     strip = evaluation.extras["samples_png"]
     assert isinstance(strip, str) and len(strip) < 200_000  # crops of the photo, not the photo
-    from studies.denoising import _decode_strip
+    from studies._denoising_figures import decode_strip
 
-    assert _decode_strip(strip).shape[:2] == (3 * 32, 4 * 32)  # 3 rows of 4 samples
+    assert decode_strip(strip).shape[:2] == (3 * 32, 4 * 32)  # 3 rows of 4 samples
 
 
+@pytest.mark.slow
 def test_a_denoising_trial_learns_and_keeps_a_full_record() -> None:
     record = train(denoise_config(epochs=3, train_limit=1024, batch_size=8, lr=3e-3,
                                   optimizer="adamw", weight_decay=0.0))
@@ -175,6 +176,7 @@ def test_a_denoising_trial_learns_and_keeps_a_full_record() -> None:
     assert "per_class_accuracy" not in record
 
 
+@pytest.mark.slow
 def test_a_random_label_trial_stops_as_fitted_with_its_time_to_fit() -> None:
     config = TrialConfig.from_dict({
         "dataset": "digits", "model": "mlp", "model.hidden": "512", "device": "cpu",
@@ -237,7 +239,9 @@ def _same_history(after: list[dict], before: list[dict]) -> bool:
     return _without_timing(after) == expected
 
 
-@pytest.mark.parametrize("fixture", PRE_TASK_LAYER, ids=lambda path: path.stem)
+@pytest.mark.parametrize("fixture", [  # the convnet case trains for 10-25 s: slow
+    pytest.param(p, marks=pytest.mark.slow) if p.stem.startswith("convnet") else p
+    for p in PRE_TASK_LAYER], ids=lambda path: path.stem)
 def test_classification_records_match_those_made_before_the_task_layer(fixture: Path) -> None:
     before = json.loads(fixture.read_text())
     after = train(TrialConfig.from_dict(before["config"]))

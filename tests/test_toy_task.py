@@ -174,6 +174,7 @@ def _env(folder: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_the_toy_task_trains_alone_and_learns(tmp_path):
     """`harness train` with the toy task: the same loop, the task's own metric."""
     _write_modules(tmp_path)

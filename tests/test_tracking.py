@@ -56,6 +56,7 @@ def test_uri_is_an_absolute_sqlite_path_unless_the_environment_says_otherwise(st
     assert tracking_uri(store) == "http://127.0.0.1:5999"
 
 
+@pytest.mark.slow
 def test_one_nested_run_per_trial_with_params_metrics_tags_and_artifacts(store, records, tmp_path):
     from mlflow import MlflowClient
 
@@ -192,6 +193,7 @@ def test_experiments_open_as_model_training_in_the_ui(store):
 
 
 @pytest.mark.parametrize("replace_with", ["sync_stage", "log_trials"])
+@pytest.mark.slow
 def test_a_run_left_running_is_marked_killed_before_it_is_deleted(store, records, replace_with):
     from mlflow import MlflowClient
 

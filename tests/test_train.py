@@ -24,6 +24,7 @@ def learning_curve(record):
     return [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in record["history"]]
 
 
+@pytest.mark.slow
 def test_digits_trial_learns_and_keeps_a_full_record(digits):
     config = TrialConfig.from_dict(DIGITS)
     reports = []
@@ -47,6 +48,7 @@ def test_digits_trial_learns_and_keeps_a_full_record(digits):
     assert sum(record["train_class_counts"]) == record["data"]["train_size"]
 
 
+@pytest.mark.slow
 def test_two_runs_are_bit_identical_and_repeats_differ(digits):
     config = TrialConfig.from_dict(DIGITS | {"epochs": 3, "flip": True, "crop_padding": 1,
                                              "model": "seed-convnet", "model.base_width": 8,
@@ -57,6 +59,7 @@ def test_two_runs_are_bit_identical_and_repeats_differ(digits):
     assert learning_curve(other) != learning_curve(first)
 
 
+@pytest.mark.slow
 def test_resumed_trial_ends_identical_to_uninterrupted(digits):
     config = TrialConfig.from_dict(DIGITS | {"epochs": 4, "model": "seed-convnet",
                                              "model.base_width": 8, "model.max_width": 16,
@@ -100,6 +103,7 @@ def test_label_noise_is_realized_and_recorded(digits):
 
 
 @pytest.mark.cifar
+@pytest.mark.slow
 def test_short_cifar_trial_on_a_subset_learns(cifar10):
     config = TrialConfig.from_dict({
         "dataset": "cifar10", "model": "fastnet", "model.widths": "16,32,32", "epochs": 3,

@@ -19,6 +19,9 @@ from mlflow_store import search_runs  # noqa: E402
 from harness.runner import RunOptions, RunSummary, TrialsFailed, run_study  # noqa: E402
 from harness.tracking import tracking_uri  # noqa: E402
 
+# Every test here runs on the session's Ray instance, started by the fixture below.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_instance(ray_cluster: str) -> None:

@@ -77,6 +77,7 @@ def _view(runs: Path, experiment_id: str) -> dict:
     return {**envelope, "state": json.loads(envelope["state"])}
 
 
+@pytest.mark.slow
 def test_ui_prints_each_studys_stage_views_first_then_the_experiments_list(
     runs, trials, monkeypatch, capsys
 ):
@@ -111,6 +112,7 @@ def test_ui_prints_each_studys_stage_views_first_then_the_experiments_list(
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
 
 
+@pytest.mark.slow
 def test_a_store_where_the_views_cannot_be_saved_still_gets_sorted_links(
     runs, trials, monkeypatch, capsys
 ):

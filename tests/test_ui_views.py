@@ -113,6 +113,7 @@ def _shown(runs: Path, experiment_id: str, state: dict) -> list:
                                           order_by=[f"{state['orderByKey']} {order}"]))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_one_view_per_stage_filtered_to_it_sorted_on_its_metric_with_columns_in_reading_order(
     runs, stages
 ):
@@ -154,6 +155,7 @@ def test_one_view_per_stage_filtered_to_it_sorted_on_its_metric_with_columns_in_
     assert [r.data.tags["trial_id"] for r in mini] == ["tsw_00009"]
 
 
+@pytest.mark.slow
 def test_trials_nest_under_their_profiles_parent_run_which_no_stage_view_lists(runs, stages):
     store = _store(runs, stages)
     eid = store["experiment_id"]
@@ -172,6 +174,7 @@ def test_trials_nest_under_their_profiles_parent_run_which_no_stage_view_lists(r
     assert listed == {r.info.run_id for r in everything} - set(parents)
 
 
+@pytest.mark.slow
 def test_each_trial_runs_outcome_is_a_tag_the_views_show(runs, stages):
     store = _store(runs, stages)
     outcomes = {r.data.tags["trial_id"]: r.data.tags["outcome"]
@@ -191,6 +194,7 @@ def test_each_trial_runs_outcome_is_a_tag_the_views_show(runs, stages):
     assert stopped[0].data.tags["outcome"] == "stopped by halving"
 
 
+@pytest.mark.slow
 def test_trial_runs_get_short_names_that_say_what_varies_in_their_stage(runs, stages):
     store = _store(runs, stages)
     # A trial run the tracker is still logging (RUNNING) keeps its name and its status.
@@ -214,6 +218,7 @@ def test_trial_runs_get_short_names_that_say_what_varies_in_their_stage(runs, st
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_views_are_rewritten_only_when_they_change_and_stale_harness_views_go(runs, stages):
     store = _store(runs, stages)
     eid = store["experiment_id"]
@@ -240,6 +245,7 @@ def test_views_are_rewritten_only_when_they_change_and_stale_harness_views_go(ru
     assert second["harness-smoke-grid"]["createdAt"] == first["harness-smoke-grid"]["createdAt"]
 
 
+@pytest.mark.slow
 def test_a_store_from_before_stage_metrics_sorts_on_validation_where_the_runs_have_it(
     runs, stages
 ):
@@ -292,6 +298,7 @@ def test_an_outcome_flags_chance_only_for_a_classifier():
     assert trial_outcome({**record, "status": "diverged"}) == "diverged"
 
 
+@pytest.mark.slow
 def test_trial_runs_lists_no_parent_run(runs, stages):
     store = _store(runs, stages)
     found = trial_runs(_client(runs), store["experiment_id"])

@@ -104,6 +104,7 @@ def test_a_trial_reports_validation_metrics_and_its_split_sizes() -> None:
     assert all("val_acc" in h for h in record["history"])
 
 
+@pytest.mark.slow
 def test_a_denoising_trial_scores_its_own_noisy_validation_copy() -> None:
     config = TrialConfig.from_dict({
         "task": "denoise", "dataset": "photos", "device": "cpu", "epochs": 1, "batch_size": 16,
@@ -137,6 +138,7 @@ def test_a_validation_split_larger_than_its_pool_fails_at_plan_time() -> None:
     check_validation_fits(_config(val_size=100, train_limit=1200))
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_an_oversized_validation_split_and_writes_nothing(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_RUNS", "HARNESS_RESULTS")}
     result = subprocess.run(
