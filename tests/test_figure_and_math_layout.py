@@ -55,13 +55,14 @@ def test_a_wide_figure_takes_the_whole_line(tmp_path) -> None:
 def test_plain_text_maths_is_typeset_and_the_rest_stays_escaped_text() -> None:
     tex = ascii_math_latex("argmin of f + (lambda/2)||w - w_t||^2, proved via <w*, w_(T+1)> <= 0 "
                            "with eta = B/sqrt(T); 100% of runs", latex_escape)
-    assert r"$\lVert w - w_{t}\rVert^{2}$" in tex
-    assert r"$\langle w^*, w_{T+1}\rangle$" in tex and r"$\leq$" in tex
-    assert r"$\lambda$" in tex and r"$\sqrt{T}$" in tex and r"$\eta$" in tex
+    # Each formula is one math span, brackets and one-letter symbols included.
+    assert r"$(\lambda/2)\lVert w - w_{t}\rVert^{2}$" in tex
+    assert r"$\langle w^*, w_{T+1}\rangle \leq 0$" in tex
+    assert r"$\eta = B/\sqrt{T}$" in tex
     assert r"100\% of runs" in tex and "argmin of f" in tex
 
 
 def test_only_a_maths_table_typesets_its_cells() -> None:
     frame = pd.DataFrame({"claim": ["||w||^2 <= 1"]})
-    assert r"$\lVert w\rVert^{2}$" in render_latex(Table("m", frame, "c", math=True))
+    assert r"$\lVert w\rVert^{2} \leq 1$" in render_latex(Table("m", frame, "c", math=True))
     assert r"\textbar{}\textbar{}w" in render_latex(Table("p", frame, "c"))
