@@ -2,7 +2,7 @@
 targets learns?
 
 The write-up (theory claim 7) argues that under L2 the optimum is the mean of the targets,
-so zero-mean noise on the targets leaves it unchanged (Lehtinen et al., ICML 2018). This
+so noise whose mean is the clean target leaves it unchanged (Lehtinen et al., ICML 2018). This
 study trains the same U-Net on clean and on independently noisy targets for additive
 Gaussian, Poisson and multiplicative Bernoulli noise, and measures the PSNR gap; and it
 shows where the argument breaks: random-valued impulse noise has no zero mean, and above
@@ -501,7 +501,9 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
         answer=f"On {data}: " + "; ".join(parts) + "." + impulse_text,
         evidence=judged,
         headline=f"Noisy-target training matched clean-target training within ±{MARGIN_DB:g} dB "
-                 f"(95% interval) for {matched} of {len(zero_mean)} zero-mean noise models "
+                 f"(95% interval) for {matched} of {len(zero_mean)} noise models whose target mean is the "
+                 f"clean image (additive Gaussian, Poisson; Bernoulli is multiplicative, handled "
+                 f"by masking the loss) "
                  f"({verdict_counts(zero_mean)}).",
         tables=("psnr_by_noise", "impulse_losses"),
         figures=("samples", "psnr_vs_epoch"),

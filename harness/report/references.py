@@ -124,7 +124,7 @@ REFERENCES: tuple[Reference, ...] = (
          "the claims re-examined here; its 91% is the score its model got on the course's "
          "EvalAI leaderboard (the leaderboard's test images), not a test accuracy measured on "
          "canonical CIFAR-10.",
-         [r"the write-up", r"The write-up"],
+         [r"[Tt]he write-up(?!')"],
          author="{The author of the write-up}",
          title="Homework write-up: a {ConvNet} on {CIFAR-10}, class imbalance, a paper review "
                "and theory",
