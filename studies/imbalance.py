@@ -331,7 +331,8 @@ def sensitivity_table(frame: pd.DataFrame, caption_data: str,
     return Table(
         "cb_sensitivity", shown.rename(columns={"label": "class-balanced loss"}),
         f"Class-balanced losses at IF {SWEEP_FACTOR} on {caption_data}: sensitivity to beta and "
-        "gamma, mean ± sd over n seeds. "
+        "gamma" + (", one seed per setting (n = 1: no sd). " if shown["n"].max() <= 1
+           else ", mean ± sd over n seeds. ")
         + ("The setting carried to the main stage (chosen) has the best validation accuracy "
            "of its head; the test error is reported, not chosen on. "
            + validation_caption([r for r in records if r.get("stage") == "cb-sweep"])
