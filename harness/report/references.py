@@ -159,8 +159,9 @@ def cite_mentions(tex: str, references: Sequence[Reference] = REFERENCES) -> str
         for pattern in ref.mentions:
             match = next((m for m in re.finditer(pattern, tex)
                           if not any(a <= m.start() < b for a, b in protected)), None)
-            if match is not None:
-                inserts.setdefault(match.end(), []).append(ref.key)
+            if match is not None:  # after a possessive: "Zhang et al.'s~[9] Table 1"
+                end = match.end() + (2 if tex[match.end():match.end() + 2] == "'s" else 0)
+                inserts.setdefault(end, []).append(ref.key)
                 break
     for at in sorted(inserts, reverse=True):
         tex = tex[:at] + "~\\cite{" + ",".join(inserts[at]) + "}" + tex[at:]

@@ -91,7 +91,7 @@ def verdict_latex(evidence: Sequence[Evidence], caption: str, label: str,
             space = r"\addlinespace " if i else ""
             lines.append(rf"  {space}\multicolumn{{{len(frame.columns)}}}{{l}}"
                          rf"{{\textit{{{latex_escape(previous)}}}}} \\")
-        cells = [latex_escape(cell_text(v)) for v in row]
+        cells = [tex_text(cell_text(v)) for v in row]  # claims hold plain-text formulas
         # The interval stays on one line; a break may fall only before its bracket.
         cells[at] = cells[at].replace(", ", ",~")
         lines.append("  " + " & ".join(cells) + r" \\[2pt]")  # rows of wrapped cells apart
