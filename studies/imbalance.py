@@ -533,9 +533,10 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
                  "CIFAR-10, class by class?",
         claim="Class-balanced focal loss (best beta) helped the rarer classes compared with "
               "cross-entropy (the write-up's per-class table: CE 0 on the four rarest "
-              "classes, CB-Focal 0 on the six rarest). The write-up concludes that CB-Focal helped the "
-              "rarer classes; it does not say CB-Focal was worse overall: that reading of its "
-              "table (lower accuracy on classes 0, 1 and 2) is this study's, tested as a claim.",
+              "classes, CB-Focal 0 on the six rarest). In the project brief's words, \"The author "
+              "concludes CB-Focal helped rarer classes\"; the write-up does not say CB-Focal "
+              "was worse overall: that reading of its table (lower accuracy on classes 0, 1 "
+              "and 2) is this study's, tested as a claim.",
         answer=answer, evidence=judged,
         headline=f"On long-tailed {data} at IF {factor:g}, {best['label']} had the lowest "
                  f"error ({err(best['label'])}, CE {err('CE')}); 'CB-focal helped the rarer "

@@ -104,7 +104,7 @@ def paper_cost(studies: Sequence[Any], results_dir: Path) -> BackMatter | None:
         "trains: each stage's trials are planned exactly, then priced from a GPU throughput "
         "table).", table,
         paragraphs=("Assumptions behind the GPU-hours: " + " ".join(
-            line.lstrip("- ") for line in assumptions.splitlines()),),
+            line.lstrip("- ").removeprefix("GPU-hours: ") for line in assumptions.splitlines()),),
         key="paper-cost", table_sentence="gives the trials and GPU-hours per study")
 
 

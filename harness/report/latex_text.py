@@ -48,4 +48,5 @@ def tex_text(text: str) -> str:
         out.append(code_latex(match.group(1)))
         last = match.end()
     out.append(_plain(text[last:]))
-    return "".join(out).replace("`", r"\textasciigrave{}")
+    tex = "".join(out).replace("`", r"\textasciigrave{}")
+    return re.sub(r'"([^"\\{}]*)"', r"``\1''", tex)  # a quotation in TeX's quotes

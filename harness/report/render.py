@@ -210,10 +210,12 @@ def _guide(section: Section) -> str:
         parts.append(f"{_refs('Table', [table_label(section.study, 'stages')])} lists what each "
                      "stage ran")
     if results:
-        parts.append(f"{_refs('Table', results)} give the results")
+        parts.append(f"{_refs('Table', results)} " + ("give" if len(results) > 1 else "gives")
+                     + " the results")
     figures = [f"fig:{section.study}-{name}" for name, _c, _p in section.figures]
     if figures:
-        parts.append(f"{_refs('Figure', figures)} show them as plots or images")
+        parts.append(f"{_refs('Figure', figures)} " + ("show" if len(figures) > 1 else "shows")
+                     + " them as plots or images")
     if "deviations" in names:
         parts.append(f"{_refs('Table', [table_label(section.study, 'deviations')])} lists where "
                      "this run departs from the paper profile")
