@@ -120,7 +120,7 @@ REFERENCES: tuple[Reference, ...] = (
                 "Shuai Yi and Hongsheng Li",
          title="Balanced Meta-Softmax for Long-Tailed Visual Recognition",
          booktitle="Advances in Neural Information Processing Systems (NeurIPS)", year="2020"),
-    _ref("ronneberger2015", "inproceedings", "the U-Net.", [r"U-Net"],
+    _ref("ronneberger2015", "inproceedings", "the U-Net.", [r"U-Nets?\b"],
          author="Olaf Ronneberger and Philipp Fischer and Thomas Brox",
          title="{U-Net}: Convolutional Networks for Biomedical Image Segmentation",
          booktitle="Medical Image Computing and Computer-Assisted Intervention (MICCAI)",

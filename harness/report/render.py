@@ -179,11 +179,10 @@ def _figure_width(png: Path) -> str:
 
 
 def _tex_table(tex: str, study: str = "") -> str:
-    """A study's table as a float the page layout places (never [H], which leaves pages
-    part empty), its label made unique by the study's name. It fits the text width by its
+    """A study's table as a float the page layout places (here when it fits, else at the top
+    of a page; never [H], which leaves pages part empty), its label made unique by the study's name. It fits the text width by its
     own layout (harness.report.table_layout), never by scaling."""
-    tex = tex.replace(r"\begin{table}[H]", r"\begin{table}[tbp]")
-    tex = tex.replace(r"\begin{table}[htbp]", r"\begin{table}[tbp]")
+    tex = tex.replace(r"\begin{table}[H]", r"\begin{table}[htbp]")
     if study:
         tex = tex.replace(r"\label{tab:", rf"\label{{tab:{study}-", 1)
     return tex
@@ -229,7 +228,7 @@ def _guide(section: Section) -> str:
 
 def prose(text: str) -> str:
     """A paragraph of the studies' text as LaTeX, each source cited where it is used."""
-    return cite_mentions(tex_text(text))
+    return breakable(cite_mentions(tex_text(text)))
 
 
 def render_latex(sections: Sequence[Section], profile: str, out_dir: Path,
@@ -267,7 +266,7 @@ def render_latex(sections: Sequence[Section], profile: str, out_dir: Path,
             lines.append(_tex_table(tex, section.study).rstrip())
         for name, caption, png in section.figures:
             rel = Path(os.path.relpath(png, out_dir)).as_posix()
-            lines += [r"\begin{figure}[tbp]", r"  \centering",
+            lines += [r"\begin{figure}[htbp]", r"  \centering",
                       rf"  \includegraphics[width={_figure_width(png)}\linewidth]{{{rel}}}",
                       rf"  \caption{{{prose(caption)}}}", rf"  \label{{fig:{section.study}-{name}}}",
                       r"\end{figure}"]

@@ -84,7 +84,9 @@ def chktex_warnings(tex: Path, accepted: list[str]) -> list[str]:
 
 
 def page_fill(pdf: Path, dpi: int = 30) -> list[float]:
-    """Per page, the share of the text block's height that holds ink (top to last ink)."""
+    """Per page, the share of the text block's height in use: from the first ink to the
+    last, less every white gap taller than a few lines (a float pushed to the bottom leaves
+    such a hole)."""
     import tempfile
 
     from PIL import Image
@@ -102,7 +104,12 @@ def page_fill(pdf: Path, dpi: int = 30) -> list[float]:
                 inked = [y for y in range(bottom)
                          if any(pixels[x, y] < 160 for x in range(0, width, 2))]
             block = height - 2 * margin
-            fills.append(max(0.0, (inked[-1] - margin) / block) if inked else 0.0)
+            if not inked:
+                fills.append(0.0)
+                continue
+            hole = 0.06 * block  # about four lines of text
+            gaps = sum(b - a for a, b in zip(inked, inked[1:]) if b - a > hole)
+            fills.append(max(0.0, (inked[-1] - inked[0] - gaps) / block))
     return fills
 
 
