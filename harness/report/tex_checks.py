@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 _VERBATIM = re.compile(r"\\begin\{verbatim\}.*?\\end\{verbatim\}", re.S)
@@ -108,7 +109,7 @@ def page_fill(pdf: Path, dpi: int = 30) -> list[float]:
                 fills.append(0.0)
                 continue
             hole = 0.06 * block  # about four lines of text
-            gaps = sum(b - a for a, b in zip(inked, inked[1:]) if b - a > hole)
+            gaps = sum(b - a for a, b in pairwise(inked) if b - a > hole)
             fills.append(max(0.0, (inked[-1] - inked[0] - gaps) / block))
     return fills
 
