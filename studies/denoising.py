@@ -262,7 +262,8 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
         f"independently noisy targets, on the test images of {caption_data} (its own images "
         f"are the clean ones), test noise at the level each row names "
         f"({training_noise_text(frame)}); the gap is per seed, "
-        "noisy minus clean. Published rows: Noise2Noise's full U-Net trained on ImageNet "
+        "noisy minus clean. Published rows (the NVlabs/noise2noise README): Noise2Noise's full "
+        "U-Net trained on ImageNet "
         "crops and tested on Kodak / BSD300, other data than ours.",
         best={}, reference_rows=frozenset(reference),
     )
@@ -507,7 +508,8 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
                  f"({verdict_counts(zero_mean)}).",
         tables=("psnr_by_noise", "impulse_losses"),
         figures=("samples", "psnr_vs_epoch"),
-        published="Noise2Noise's official figures (clean / noisy targets, full U-Net trained on "
+        published="Noise2Noise's figures from its official README (NVlabs/noise2noise; clean / "
+                  "noisy targets, full U-Net trained on "
                   "ImageNet crops, other data than ours): Gaussian Kodak 32.38 / 32.39 dB, "
                   "BSD300 31.01 / 31.02; Poisson Kodak 31.66 / 31.66, BSD300 30.27 / 30.26.",
     )
