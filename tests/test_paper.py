@@ -197,3 +197,7 @@ def test_the_smoke_reports_latex_passes_the_text_checks(results: Path) -> None:
     assert tex_checks.duplicate_labels(tex) == []
     assert tex_checks.unreferenced_floats(tex) == []
     assert tex_checks.missing_citations(tex, (folder / "report.bib").read_text()) == []
+    if shutil.which("chktex"):  # CI installs it (.ci/run)
+        accepted = [line.split(":")[0] for line in (Path(__file__).parent / "chktex_accepted.txt")
+                    .read_text().splitlines() if line and not line.startswith("#")]
+        assert tex_checks.chktex_warnings(folder / "report.tex", accepted) == []

@@ -1,8 +1,9 @@
 """The paper: every study's results assembled into one report (Markdown, LaTeX, PDF).
 
 ``harness report --profile P`` reads results/<study>/<profile>/ (the records, the tables
-and figures the studies' summaries wrote, run.json) and writes results/report/<P>/report.md
-and report.tex, and report.pdf when a LaTeX engine is installed. It never trains. Each
+and figures the studies' summaries wrote, run.json) and writes results/report/<P>/report.md,
+report.bib (its references, harness.report.references) and report.tex, and report.pdf when
+a LaTeX engine is installed. It never trains. Each
 study's section comes from its ``narrative`` (question, the write-up's claim, the measured
 answer and a verdict, every number computed from the records) and from facts read off the
 records here (models and sizes, recipe, data and its sha256, seeds, machine, commit, wall
