@@ -177,6 +177,18 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
+_LONG_TOKEN = re.compile(r"\S{19,}")
+
+
+def _cell_tex(text: str) -> str:
+    """A cell escaped, a long unbroken name in it (model.base_width,model.convs_per_block)
+    allowed to break after its commas, dots, slashes and underscores, so it stays in its
+    column instead of running past the margin."""
+    return _LONG_TOKEN.sub(
+        lambda m: re.sub(r"(?:(?<=[,./])|(?<=\\_))(?=[^\s])", r"\\allowbreak{}", m.group(0)),
+        latex_escape(text))
+
+
 def _caption_tex(text: str) -> str:
     """Captions, notes and maths cells as the paper's prose (harness.report.latex_text)."""
     from harness.report.latex_text import tex_text  # it builds on latex_escape above
@@ -289,7 +301,7 @@ def _render_longtable(table: Table, layout: Layout, spec: str, header: str) -> s
 def _body_rows(table: Table) -> list[str]:
     lines = []
     previous_reference: bool | None = None
-    escape = _caption_tex if table.math else latex_escape
+    escape = _caption_tex if table.math else _cell_tex
     for label, cells in shown_rows(table, escape, lambda text: rf"\textbf{{{text}}}"):
         is_reference = label in table.reference_rows
         # A rule between reported numbers and this run's numbers, as papers do.
