@@ -90,3 +90,19 @@ def test_chktex_finds_nothing_beyond_the_accepted_warnings() -> None:
                     reason="poppler-utils not installed")
 def test_no_page_is_mostly_empty_but_a_sections_last() -> None:
     assert tex_checks.underfilled_pages(MINI / "report.pdf") == []
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_page_fill_sees_a_page_used_only_at_its_top_and_one_with_a_hole(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    pages = []
+    for blocks in ([(0.1, 0.3)], [(0.1, 0.3), (0.85, 0.9)], [(0.1, 0.9)]):
+        page = Image.new("L", (595, 842), 255)  # A4 at 72 dpi
+        for top, bottom in blocks:
+            ImageDraw.Draw(page).rectangle([80, int(top * 842), 500, int(bottom * 842)], fill=0)
+        pages.append(page.convert("RGB"))
+    pdf = tmp_path / "pages.pdf"
+    pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=72)
+    top_only, holed, full = tex_checks.page_fill(pdf)
+    assert top_only < 0.3 and holed < 0.4 and full > 0.9

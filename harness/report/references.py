@@ -99,7 +99,7 @@ REFERENCES: tuple[Reference, ...] = (
     _ref("nvlabsn2n", "misc",
          "the PSNRs shown beside ours (its README's table: Kodak and BSD300, Gaussian sigma 25 "
          "and Poisson lambda 30, its U-Net trained on ImageNet crops, other data than ours).",
-         [r"NVlabs", r"official README"],
+         [r"NVlabs/noise2noise(?: README)?", r"official README"],
          author="{NVIDIA Research}",
          title="{noise2noise}: official {TensorFlow} implementation of {Noise2Noise} (README)",
          howpublished="GitHub repository https://github.com/NVlabs/noise2noise"),

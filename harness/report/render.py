@@ -185,7 +185,9 @@ def _tex_table(tex: str, study: str = "") -> str:
     tex = tex.replace(r"\begin{table}[H]", r"\begin{table}[htbp]")
     if study:
         tex = tex.replace(r"\label{tab:", rf"\label{{tab:{study}-", 1)
-    return tex
+    # Sources used in a caption are cited there, as in the text.
+    return "\n".join(cite_mentions(line) if line.lstrip().startswith("\\caption{") else line
+                     for line in tex.split("\n"))
 
 
 def table_label(study: str, name: str) -> str:

@@ -10,6 +10,7 @@ import subprocess
 from itertools import pairwise
 from pathlib import Path
 
+INK = 245  # grey levels below this are ink: text, and a plot's light grid lines too
 _VERBATIM = re.compile(r"\\begin\{verbatim\}.*?\\end\{verbatim\}", re.S)
 _TEXTTT = re.compile(r"\\texttt\{(?:[^{}]|\{\})*\}")
 _MATH = re.compile(r"\$[^$]*\$")
@@ -103,7 +104,7 @@ def page_fill(pdf: Path, dpi: int = 30) -> list[float]:
                 margin = 2.2 / 29.7 * height  # geometry's margins
                 bottom = int(height - margin + 0.2 / 29.7 * height)  # the page number is below
                 inked = [y for y in range(bottom)
-                         if any(pixels[x, y] < 160 for x in range(0, width, 2))]
+                         if any(pixels[x, y] < INK for x in range(0, width, 2))]
             block = height - 2 * margin
             if not inked:
                 fills.append(0.0)
