@@ -169,7 +169,8 @@ def figure_loss_curves(records: list[dict[str, Any]]) -> Plot | None:
         history[history["model"] == model], "step", "train_loss", hue="corruption",
         xlabel="training step", ylabel="average training loss", title=model, bounds=(0.0, None)),
         "Figure 1a re-measured: training loss against steps for true labels, random labels, "
-        "shuffled pixels, random pixels and Gaussian inputs (mean ± sd over seeds).")
+        "shuffled pixels, random pixels and Gaussian inputs (mean ± sd over seeds; where no "
+        "band shows, the seeds agree to within the line's width).")
 
 
 def _steps_per_epoch(record: dict[str, Any]) -> float:

@@ -2,7 +2,7 @@
 targets learns?
 
 The write-up (theory claim 7) argues that under L2 the optimum is the mean of the targets,
-so zero-mean noise on the targets leaves it unchanged (Lehtinen et al., ICML 2018). This
+so noise whose mean is the clean target leaves it unchanged (Lehtinen et al., ICML 2018). This
 study trains the same U-Net on clean and on independently noisy targets for additive
 Gaussian, Poisson and multiplicative Bernoulli noise, and measures the PSNR gap; and it
 shows where the argument breaks: random-valued impulse noise has no zero mean, and above
@@ -256,7 +256,8 @@ def psnr_table(frame: pd.DataFrame, caption_data: str) -> Table:
         f"independently noisy targets, on the test images of {caption_data} (its own images "
         f"are the clean ones), test noise at the level each row names "
         f"({training_noise_text(frame)}); the gap is per seed, "
-        "noisy minus clean. Published rows: Noise2Noise's full U-Net trained on ImageNet "
+        "noisy minus clean. Published rows (the NVlabs/noise2noise README): Noise2Noise's full "
+        "U-Net trained on ImageNet "
         "crops and tested on Kodak / BSD300, other data than ours.",
         best={}, reference_rows=frozenset(reference),
     )
@@ -413,11 +414,14 @@ def narrative(records: list[dict[str, Any]], profile: str) -> Narrative:
         answer=f"On {data}: " + "; ".join(parts) + "." + impulse_text,
         evidence=judged,
         headline=f"Noisy-target training matched clean-target training within ±{MARGIN_DB:g} dB "
-                 f"(95% interval) for {matched} of {len(zero_mean)} zero-mean noise models "
+                 f"(95% interval) for {matched} of {len(zero_mean)} noise models whose target mean is the "
+                 f"clean image (additive Gaussian, Poisson; Bernoulli is multiplicative, handled "
+                 f"by masking the loss) "
                  f"({verdict_counts(zero_mean)}).",
         tables=("psnr_by_noise", "impulse_losses"),
         figures=("samples", "psnr_vs_epoch"),
-        published="Noise2Noise's official figures (clean / noisy targets, full U-Net trained on "
+        published="Noise2Noise's figures from its official README (NVlabs/noise2noise; clean / "
+                  "noisy targets, full U-Net trained on "
                   "ImageNet crops, other data than ours): Gaussian Kodak 32.38 / 32.39 dB, "
                   "BSD300 31.01 / 31.02; Poisson Kodak 31.66 / 31.66, BSD300 30.27 / 30.26.",
     )

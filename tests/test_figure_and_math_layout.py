@@ -55,13 +55,46 @@ def test_a_wide_figure_takes_the_whole_line(tmp_path) -> None:
 def test_plain_text_maths_is_typeset_and_the_rest_stays_escaped_text() -> None:
     tex = ascii_math_latex("argmin of f + (lambda/2)||w - w_t||^2, proved via <w*, w_(T+1)> <= 0 "
                            "with eta = B/sqrt(T); 100% of runs", latex_escape)
-    assert r"$\lVert w - w_{t}\rVert^{2}$" in tex
-    assert r"$\langle w^*, w_{T+1}\rangle$" in tex and r"$\leq$" in tex
-    assert r"$\lambda$" in tex and r"$\sqrt{T}$" in tex and r"$\eta$" in tex
+    # Each formula is one math span, brackets and one-letter symbols included.
+    assert r"$(\lambda/2)\lVert w - w_{t}\rVert^{2}$" in tex
+    assert r"$\langle w^*, w_{T+1}\rangle \leq 0$" in tex
+    assert r"$\eta = B/\sqrt{T}$" in tex
     assert r"100\% of runs" in tex and "argmin of f" in tex
 
 
 def test_only_a_maths_table_typesets_its_cells() -> None:
     frame = pd.DataFrame({"claim": ["||w||^2 <= 1"]})
-    assert r"$\lVert w\rVert^{2}$" in render_latex(Table("m", frame, "c", math=True))
+    assert r"$\lVert w\rVert^{2} \leq 1$" in render_latex(Table("m", frame, "c", math=True))
     assert r"\textbar{}\textbar{}w" in render_latex(Table("p", frame, "c"))
+
+
+def test_a_legend_inside_the_axes_is_moved_beside_them_when_written(tmp_path) -> None:
+    from harness.report.figures import new_figure
+
+    fig, ax = new_figure()
+    ax.plot([1, 2, 3], [1, 2, 3], label="a")
+    ax.plot([1, 2, 3], [3, 2, 1], label="b")
+    ax.legend(loc="best")
+    write_figure(fig, tmp_path, "legend")
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.bbox.x1 - 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+
+
+def test_a_log_axis_under_a_decade_is_labelled_at_its_values(tmp_path) -> None:
+    from harness.report.figures import new_figure
+
+    fig, ax = new_figure()
+    ax.plot([8, 16, 24], [1, 2, 3])
+    ax.set_xscale("log")
+    write_figure(fig, tmp_path, "log")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "16", "24"]
+
+
+def test_a_legend_of_long_labels_goes_below_the_figure(tmp_path) -> None:
+    from harness.report.figures import new_figure
+
+    fig, ax = new_figure()
+    ax.plot([1, 2], [1, 2], label="least absolute deviations: gap (slope -0.75)")
+    ax.legend()
+    write_figure(fig, tmp_path, "long")
+    assert ax.get_legend() is None and len(fig.legends) == 1

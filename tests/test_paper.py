@@ -65,7 +65,7 @@ def report_md(results: Path) -> str:
 
 def test_the_report_matches_its_golden_files(results: Path) -> None:
     written = paper.write_report("smoke", results, pdf=False)
-    assert [p.name for p in written] == ["report.md", "report.tex"]
+    assert [p.name for p in written] == ["report.md", "report.bib", "report.tex"]
     if os.environ.get("HARNESS_UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(parents=True, exist_ok=True)
         for path in written:
@@ -98,6 +98,7 @@ def test_sections_follow_the_write_up_and_say_what_was_not_run(report_md: str) -
         "## 4. Denoising with noisy targets (Noise2Noise) (`denoising`)",
         "## 5. The write-up's theory, checked numerically (`theory`)",
         "## Compute",
+        "## Cost of the paper profile",
         "## Limitations",
         "## Reproduction",
         "## References",
@@ -157,7 +158,7 @@ def test_the_committed_mini_report_is_what_the_committed_results_give(tmp_path) 
     copy = tmp_path / "results"
     shutil.copytree(COMMITTED, copy, ignore=shutil.ignore_patterns("report", "*.pdf"))
     written = paper.write_report("mini", copy, pdf=paper.latex_engine() is not None)
-    for name in ("report.md", "report.tex"):
+    for name in ("report.md", "report.bib", "report.tex"):
         assert (copy / "report" / "mini" / name).read_text() == (
             COMMITTED / "report" / "mini" / name).read_text(), (
             f"results/report/mini/{name} is stale: run `harness report --profile mini`")
@@ -185,3 +186,22 @@ def test_every_table_and_figure_a_study_makes_is_in_the_paper(results: Path) -> 
     assert _unused_outputs(results, "smoke") == []
     if (COMMITTED / "report" / "mini" / "report.md").is_file():
         assert _unused_outputs(COMMITTED, "mini") == []
+
+
+def test_the_smoke_reports_latex_passes_the_text_checks(results: Path) -> None:
+    # The same checks as on the committed mini report (tests/test_paper_tex.py), on a report
+    # built here from the fixture records: Markdown, '--' and special characters never leak,
+    # labels are unique, every float is referred to, every citation is in the .bib.
+    from harness.report import tex_checks
+
+    paper.write_report("smoke", results, pdf=False)
+    folder = results / "report" / "smoke"
+    tex = (folder / "report.tex").read_text()
+    assert tex_checks.text_problems(tex) == []
+    assert tex_checks.duplicate_labels(tex) == []
+    assert tex_checks.unreferenced_floats(tex) == []
+    assert tex_checks.missing_citations(tex, (folder / "report.bib").read_text()) == []
+    if shutil.which("chktex"):  # CI installs it (.ci/run)
+        accepted = [line.split(":")[0] for line in (Path(__file__).parent / "chktex_accepted.txt")
+                    .read_text().splitlines() if line and not line.startswith("#")]
+        assert tex_checks.chktex_warnings(folder / "report.tex", accepted) == []

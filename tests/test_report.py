@@ -230,7 +230,8 @@ def test_parse_number() -> None:
 def test_latex_escape() -> None:
     assert latex_escape("a_b & 50% $x #1 {y}") == r"a\_b \& 50\% \$x \#1 \{y\}"
     assert latex_escape("~^\\") == r"\textasciitilde{}\textasciicircum{}\textbackslash{}"
-    assert latex_escape("1.0 ± 0.1 — β") == r"1.0 $\pm$ 0.1 --- $\beta$"
+    # Dashes as commands: a "--" in the .tex is then always a flag lost to an en dash.
+    assert latex_escape("1.0 ± 0.1 — β") == r"1.0 $\pm$ 0.1 \textemdash{} $\beta$"
 
 
 def test_markdown_escapes_pipes() -> None:

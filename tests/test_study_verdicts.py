@@ -401,5 +401,5 @@ def test_the_latex_verdict_tables_are_escaped_and_never_below_footnotesize(tmp_p
     assert r"\scriptsize" not in tex and r"\tiny" not in tex
     assert r"\textit{cnn\_search}" in tex  # the up-front table's study rows, escaped
     assert r"CB-focal $-$ CE" not in tex and "CB-focal - CE" in tex
-    assert r"\textless{}w*, w\_(T+1)\textgreater{} \textless{}= 0" in tex  # claim 2's step
+    assert r"$\langle w^*, w_{T+1}\rangle \leq 0$" in tex  # claim 2's step, typeset
     assert "±" not in tex  # spelled in LaTeX

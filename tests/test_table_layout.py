@@ -53,3 +53,16 @@ def test_no_committed_table_or_report_is_scaled_below_footnotesize() -> None:
               + sorted((REPO / "tests" / "golden").rglob("*.tex"))
               if SHRINKING.search(p.read_text())]
     assert shrunk == []
+
+
+def test_a_long_name_in_a_cell_may_break_after_its_separators() -> None:
+    # The deviations tables list keys such as model.base_width,model.convs_per_block: one
+    # unbroken run that ran past the margin before it could break after , . _ /.
+    import pandas as pd
+
+    from harness.report.tables import Table, render_latex
+
+    tex = render_latex(Table("t", pd.DataFrame({"paper profile": [
+        "model.base_width,model.convs_per_block", "0.001"]}), "c"))
+    assert r"model.\allowbreak{}base\_\allowbreak{}width,\allowbreak{}model." in tex
+    assert r"0.001 \\" in tex  # a short value is left alone

@@ -66,6 +66,8 @@ def write_figure(fig: Figure, out_dir: str | Path, name: str) -> Path:
     """Save ``fig`` as ``<out_dir>/<name>.png`` (dpi 150, no volatile metadata), atomically,
     then close it so a long summary does not hold every figure in memory."""
     check_name(name)
+    legends_off_the_data(fig)
+    label_short_log_axes(fig)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
@@ -75,6 +77,46 @@ def write_figure(fig: Figure, out_dir: str | Path, name: str) -> Path:
     if pyplot is not None:
         pyplot.close(fig)  # a no-op for figures pyplot does not manage
     return path
+
+
+def legends_off_the_data(fig: Figure) -> None:
+    """Move every legend drawn inside its axes out of them, so no legend covers a curve, a
+    band or a point (matplotlib's 'best' still overlaps data where none is free): beside the
+    axes, or below the figure when its labels are long (beside, they would squeeze the plot)."""
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or legend.get_bbox_to_anchor().x0 >= ax.bbox.x1 - 1:
+            continue
+        title = legend.get_title().get_text() or None
+        labels = [text.get_text() for text in legend.get_texts()]
+        handles = legend.legend_handles
+        if max(map(len, labels), default=0) > LONG_LEGEND_LABEL and fig.get_layout_engine():
+            legend.remove()
+            fig.legend(handles, labels, title=title, loc="outside lower center",
+                       ncol=1, frameon=False)
+        else:
+            ax.legend(handles, labels, title=title, loc="upper left",
+                      bbox_to_anchor=(1.02, 1.0), frameon=False)
+
+
+LONG_LEGEND_LABEL = 24  # characters: a legend of longer labels goes below the figure
+
+
+def label_short_log_axes(fig: Figure) -> None:
+    """A log x axis spanning less than a decade shows no labelled tick by default (widths 8,
+    16, 24 between 10 and 100): label it at the plotted x values instead."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    for ax in fig.axes:
+        if ax.get_xscale() != "log":
+            continue
+        low, high = ax.get_xlim()
+        values = sorted({float(v) for line in ax.lines for v in line.get_xdata() if float(v) > 0})
+        if high / max(low, 1e-300) >= 10 or not values or len(values) > 8:
+            continue
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _categorical(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """The paper: every study's results assembled into one report (Markdown, LaTeX, PDF).
 
 ``harness report --profile P`` reads results/<study>/<profile>/ (the records, the tables
-and figures the studies' summaries wrote, run.json) and writes results/report/<P>/report.md
-and report.tex, and report.pdf when a LaTeX engine is installed. It never trains. Each
+and figures the studies' summaries wrote, run.json) and writes results/report/<P>/report.md,
+report.bib (its references, harness.report.references) and report.tex, and report.pdf when
+a LaTeX engine is installed. It never trains. Each
 study's section comes from its ``narrative`` (question, the write-up's claim, the measured
 answer and a verdict, every number computed from the records) and from facts read off the
 records here (models and sizes, recipe, data and its sha256, seeds, machine, commit, wall
@@ -18,7 +19,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.report.back_matter import back_matter
 from harness.report.pdf import compile_pdf, latex_engine
-from harness.report.render import render_latex, render_markdown
+from harness.report.references import bibtex
+from harness.report.render import BIB_NAME, render_latex, render_markdown
 from harness.report.sections import build_sections, report_studies
 
 __all__ = ["REPORT_DIR", "check_report_profile", "compile_pdf", "latex_engine", "write_report"]
@@ -45,6 +47,7 @@ def write_report(profile: str, results_dir: Path, pdf: bool = True) -> list[Path
     back = back_matter(sections, results_dir)
     written = [
         write_text_atomic(out_dir / "report.md", render_markdown(sections, profile, out_dir, back)),
+        write_text_atomic(out_dir / f"{BIB_NAME}.bib", bibtex()),
         write_text_atomic(out_dir / "report.tex", render_latex(sections, profile, out_dir, back)),
     ]
     if pdf:

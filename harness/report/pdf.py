@@ -15,7 +15,7 @@ from harness.errors import HarnessError
 def latex_engine() -> list[str] | None:
     if shutil.which("latexmk"):
         return ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet"]
-    if shutil.which("pdflatex"):
+    if shutil.which("pdflatex") and shutil.which("bibtex"):
         return ["pdflatex", "-interaction=nonstopmode", "-halt-on-error"]
     return None
 
@@ -29,10 +29,14 @@ def compile_pdf(tex: Path) -> Path | None:
         return None
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
     with tempfile.TemporaryDirectory(prefix=".latex-", dir=tex.parent) as build:
-        passes = 1 if engine[0] == "latexmk" else 2  # pdflatex: twice, for references
-        for _ in range(passes):
+        # pdflatex, bibtex (the references), then twice more for citations and \ref.
+        latex = [*engine, f"-output-directory={build}", tex.name]
+        bibtex = ["bibtex", tex.stem]  # run in the build folder, finds the .bib by BIBINPUTS
+        steps = [latex] if engine[0] == "latexmk" else [latex, bibtex, latex, latex]
+        for command in steps:
             result = subprocess.run(
-                [*engine, f"-output-directory={build}", tex.name], cwd=tex.parent, env=env,
+                command, cwd=build if command is bibtex else tex.parent,
+                env={**env, "BIBINPUTS": f"{tex.parent}{os.pathsep}"},
                 capture_output=True, text=True, timeout=600,
             )
             if result.returncode != 0:

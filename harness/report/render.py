@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.report.back_matter import BackMatter
+from harness.report.latex_text import code_latex, tex_text
+from harness.report.references import cite_mentions
 from harness.report.sections import (
     Section,
     abstract,
@@ -16,7 +18,6 @@ from harness.report.sections import (
     limitations,
     reproduction,
 )
-from harness.report.tables import latex_escape
 from harness.report.tables import render_latex as render_table_latex
 from harness.report.tables import render_markdown as render_table_markdown
 from harness.report.verdicts import (
@@ -99,6 +100,8 @@ def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path,
         lines += [f"## {part.title}", "", part.text, ""]
         if part.table is not None:
             lines += [render_table_markdown(part.table).rstrip(), ""]
+        for paragraph in part.paragraphs:
+            lines += [paragraph, ""]
     lines += ["## Limitations", ""]
     lines += [f"- {item}" for item in limitations(sections, profile)] + [""]
     lines += ["## Reproduction", "", "```bash", *reproduction(sections, profile), "```", ""]
@@ -138,18 +141,26 @@ def _markdown_section_verdicts(section: Section) -> list[str]:
 
 
 _TEX_PREAMBLE = r"""\documentclass[10pt]{article}
+\usepackage[T1]{fontenc}
 \usepackage[a4paper,margin=2.2cm]{geometry}
 \usepackage{booktabs}
 \usepackage{amsmath}  % \lVert and \rVert in the theory claims
 \usepackage{array}
 \usepackage{graphicx}
-\usepackage{float}
 \usepackage{longtable}  % tables too long for a page break across pages
 \usepackage{xltabular}  % the verdict tables: longtable with X columns
+\usepackage[section]{placeins}  % a section's floats stay in it
+\usepackage[numbers,sort&compress]{natbib}
 \usepackage[hidelinks]{hyperref}
 \setlength{\parskip}{0.4em}
 \setlength{\parindent}{0pt}
+\renewcommand{\topfraction}{0.9}
+\renewcommand{\bottomfraction}{0.8}
+\renewcommand{\textfraction}{0.07}
+\renewcommand{\floatpagefraction}{0.7}
+\setcounter{totalnumber}{5}
 """
+BIB_NAME = "report"  # report.bib beside report.tex
 
 
 def breakable(text: str) -> str:
@@ -167,17 +178,66 @@ def _figure_width(png: Path) -> str:
     return "1.0" if width >= 1.5 * height else "0.62"
 
 
-def _tex_table(tex: str) -> str:
-    """A study's table environment, kept in place. It fits the text width by its own
-    layout (harness.report.table_layout), never by scaling it below footnotesize."""
-    return tex.replace(r"\begin{table}[htbp]", r"\begin{table}[H]")
+def _tex_table(tex: str, study: str = "") -> str:
+    """A study's table as a float the page layout places (here when it fits, else at the top
+    of a page; never [H], which leaves pages part empty), its label made unique by the study's name. It fits the text width by its
+    own layout (harness.report.table_layout), never by scaling."""
+    tex = tex.replace(r"\begin{table}[H]", r"\begin{table}[htbp]")
+    if study:
+        tex = tex.replace(r"\label{tab:", rf"\label{{tab:{study}-", 1)
+    # Sources used in a caption are cited there, as in the text.
+    return "\n".join(cite_mentions(line) if line.lstrip().startswith("\\caption{") else line
+                     for line in tex.split("\n"))
+
+
+def table_label(study: str, name: str) -> str:
+    return f"tab:{study}-{name}" if study else f"tab:{name}"
+
+
+def _refs(kind: str, labels: Sequence[str]) -> str:
+    """'Table~\\ref{a}', 'Tables~\\ref{a} and~\\ref{b}', 'Tables~\\ref{a}, \\ref{b} and~\\ref{c}'."""
+    refs = [rf"\ref{{{label}}}" for label in labels]
+    if len(refs) == 1:
+        return f"{kind}~{refs[0]}"
+    return f"{kind}s~" + ", ".join(refs[:-1]) + f" and~{refs[-1]}"
+
+
+def _guide(section: Section) -> str:
+    """The sentence that sends the reader to each of the section's tables and figures."""
+    names = [name for name, _md, _tex in section.tables]
+    results = [table_label(section.study, n) for n in names if n not in ("stages", "deviations")]
+    parts = []
+    if "stages" in names:
+        parts.append(f"{_refs('Table', [table_label(section.study, 'stages')])} lists what each "
+                     "stage ran")
+    if results:
+        parts.append(f"{_refs('Table', results)} " + ("give" if len(results) > 1 else "gives")
+                     + " the results")
+    figures = [f"fig:{section.study}-{name}" for name, _c, _p in section.figures]
+    if figures:
+        parts.append(f"{_refs('Figure', figures)} " + ("show" if len(figures) > 1 else "shows")
+                     + " them as plots or images")
+    if "deviations" in names:
+        parts.append(f"{_refs('Table', [table_label(section.study, 'deviations')])} lists where "
+                     "this run departs from the paper profile")
+    if section.narrative is not None and section.narrative.evidence:
+        parts.append(f"{_refs('Table', [f'tab:verdicts-{section.study}'])} judges the claims")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return r"\paragraph{Tables and figures.} " + text[0].upper() + text[1:] + "."
+
+
+def prose(text: str) -> str:
+    """A paragraph of the studies' text as LaTeX, each source cited where it is used."""
+    return breakable(cite_mentions(tex_text(text)))
 
 
 def render_latex(sections: Sequence[Section], profile: str, out_dir: Path,
                  back: Sequence[BackMatter] = ()) -> str:
-    e = latex_escape
+    e = tex_text
     lines = [
-        "% Generated by `harness report` from trial records: regenerate it, do not edit it.",
+        "% Generated by harness report from trial records: regenerate it, do not edit it.",
         _TEX_PREAMBLE.rstrip(),
         rf"\title{{Re-examining a deep-learning write-up ({e(profile)} profile)}}",
         r"\author{Generated by \texttt{harness report} from the trial records}",
@@ -185,63 +245,69 @@ def render_latex(sections: Sequence[Section], profile: str, out_dir: Path,
         r"\begin{document}",
         r"\maketitle",
         r"\begin{abstract}",
-        e(abstract(sections, profile)),
+        prose(abstract(sections, profile)),
         r"\end{abstract}",
         *_latex_paper_verdicts(sections),
     ]
     for section in sections:
         lines.append(rf"\section{{{e(section.title)} (\texttt{{{e(section.study)}}})}}")
+        lines.append(rf"\label{{sec:{section.study}}}")
         if not section.ran:
             lines.append(rf"Not run at the {e(profile)} profile. To run it: "
-                         rf"\texttt{{{e(section.command)}}}.")
+                         rf"{code_latex(section.command)}.")
             continue
         n = section.narrative
         assert n is not None
-        lines += [rf"\paragraph{{Question.}} {e(n.question)}",
-                  rf"\paragraph{{The write-up's claim.}} {e(n.claim)}",
+        lines += [rf"\paragraph{{Question.}} {prose(n.question)}",
+                  rf"\paragraph{{The write-up's claim.}} {prose(n.claim)}",
                   r"\paragraph{Setup.}", r"\begin{itemize}"]
         lines += [rf"  \item {e(label)}: {breakable(e(text))}" for label, text in section.setup]
         lines.append(r"\end{itemize}")
+        lines.append(_guide(section))
         for _name, _md, tex in section.tables:
-            lines.append(_tex_table(tex).rstrip())
+            lines.append(_tex_table(tex, section.study).rstrip())
         for name, caption, png in section.figures:
             rel = Path(os.path.relpath(png, out_dir)).as_posix()
-            lines += [r"\begin{figure}[H]", r"  \centering",
+            lines += [r"\begin{figure}[htbp]", r"  \centering",
                       rf"  \includegraphics[width={_figure_width(png)}\linewidth]{{{rel}}}",
-                      rf"  \caption{{{e(caption)}}}", rf"  \label{{fig:{section.study}-{name}}}",
+                      rf"  \caption{{{prose(caption)}}}", rf"  \label{{fig:{section.study}-{name}}}",
                       r"\end{figure}"]
-        lines.append(rf"\paragraph{{Answer.}} {e(n.answer)}")
+        lines.append(rf"\paragraph{{Answer.}} {prose(n.answer)}")
         if n.published:
-            lines.append(rf"\paragraph{{Published figures.}} {e(n.published)}")
+            lines.append(rf"\paragraph{{Published figures.}} {prose(n.published)}")
         lines += _latex_section_verdicts(section)
         if section.not_done:
             lines += [r"\paragraph{Not done at this profile.}", r"\begin{itemize}"]
             lines += [rf"  \item {e(item)}" for item in section.not_done]
             lines.append(r"\end{itemize}")
         lines.append(r"\paragraph{Records.} Every table and figure above is computed from the "
-                     rf"trial records under \texttt{{{e(section.study)}/{e(profile)}/records/}}, "
+                     "trial records under "
+                     rf"{code_latex(f'results/{section.study}/{profile}/records/')}, "
                      r"one folder per stage; the appendix lists the config hashes of each row.")
-    references = [part for part in back if part.title == "References"]
     for part in [p for p in back if p.title != "References"]:
-        lines += [rf"\section{{{e(part.title)}}}", e(part.text)]
+        label = f"sec:{part.key}" if part.key else ""
+        lines += [rf"\section{{{e(part.title)}}}", *([rf"\label{{{label}}}"] if label else [])]
         if part.table is not None:
+            lines.append(prose(part.text) + " " + _refs("Table", [table_label("", part.table.name)])
+                         + " " + part.table_sentence + ".")
             lines.append(_tex_table(render_table_latex(part.table)).rstrip())
+        else:
+            lines.append(prose(part.text))
+        lines += [prose(paragraph) for paragraph in part.paragraphs]
     lines += [r"\section{Limitations}", r"\begin{itemize}"]
-    lines += [rf"  \item {e(item)}" for item in limitations(sections, profile)]
+    lines += [rf"  \item {prose(item)}" for item in limitations(sections, profile)]
     lines += [r"\end{itemize}", r"\section{Reproduction}", r"\begin{verbatim}"]
     lines += reproduction(sections, profile)
     lines.append(r"\end{verbatim}")
-    for part in references:
-        lines += [rf"\section{{{e(part.title)}}}", e(part.text), r"\begin{itemize}"]
-        lines += [rf"  \item {breakable(e(item))}" for item in part.items]
-        lines.append(r"\end{itemize}")
+    lines += [r"\nocite{*}  % every source of the list, cited in the text or not",
+              r"\bibliographystyle{plainnat}", rf"\bibliography{{{BIB_NAME}}}"]
     lines += [r"\appendix", r"\section{The records behind each row}", e(APPENDIX_INTRO),
               r"\begin{itemize}\footnotesize"]
     for section in sections:
         for stage, hashes in section.records:
-            lines.append(rf"  \item \texttt{{{e(section.study)}/{e(stage)}}}: {breakable(e(hashes))}")
+            lines.append(rf"  \item {code_latex(f'{section.study}/{stage}')}: {breakable(e(hashes))}")
     lines += [r"\end{itemize}", r"\end{document}", ""]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 def _latex_paper_verdicts(sections: Sequence[Section]) -> list[str]:
@@ -249,25 +315,26 @@ def _latex_paper_verdicts(sections: Sequence[Section]) -> list[str]:
     if not judged:
         return []
     studies, evidence = zip(*judged, strict=True)
-    return [r"\section*{Verdicts}", latex_escape(VERDICTS_INTRO),
+    return [r"\section*{Verdicts}", tex_text(VERDICTS_INTRO) + r" Table~\ref{tab:verdicts} "
+            "lists every claim of every study run.",
             verdict_latex(evidence, PAPER_CAPTION, "verdicts", studies)]
 
 
 def _latex_section_verdicts(section: Section) -> list[str]:
-    e = latex_escape
+    e = tex_text
     n = section.narrative
     assert n is not None
     if not n.evidence:
         return [rf"\paragraph{{Verdict on the write-up's claim: {e(n.verdict)}.}} "
-                f"{e(n.verdict_reason)}"]
+                f"{prose(n.verdict_reason)}"]
     lines = [rf"\paragraph{{Verdicts on the write-up's claims: {e(n.verdict)}.}}",
              verdict_latex(n.evidence, SECTION_CAPTION, f"verdicts-{section.study}"),
              r"\begin{itemize}"]
-    lines += [rf"  \item \textbf{{{e(name)}}} ({e(verdict)}): {e(reason)}"
+    lines += [rf"  \item \textbf{{{e(name)}}} ({e(verdict)}): {prose(reason)}"
               for name, verdict, reason in verdict_sentences(n.evidence)]
     lines.append(r"\end{itemize}")
     if section.registration:
-        lines.append(rf"\paragraph{{Registration.}} {e(section.registration)}")
+        lines.append(rf"\paragraph{{Registration.}} {prose(section.registration)}")
     return lines
 
 

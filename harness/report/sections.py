@@ -100,6 +100,8 @@ def compute_row(records: Sequence[Mapping[str, Any]], run: Mapping[str, Any] | N
         "trial hours": f"{hours:.2f} " + ("GPU" if "cuda" in devices else "CPU"),
         "machine": "; ".join(sorted({e.get("device_name") or "unknown" for e in environments})),
         "where": str((run or {}).get("where") or "not recorded"),
+        # Timings depend on what else ran; run.json says so only when the runner recorded it.
+        "shared the machine with": str((run or {}).get("shared_with") or "not recorded"),
         "python / torch": "; ".join(sorted({f"{e.get('python', '?')} / {e.get('torch', '?')}"
                                             for e in environments})),
     }

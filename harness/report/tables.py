@@ -18,7 +18,6 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.files import atomic_path, write_text_atomic  # noqa: F401  (re-exported)
-from harness.report.ascii_math import ascii_math_latex
 from harness.report.table_layout import Layout, plan_layout
 
 Direction = Literal["max", "min"]
@@ -158,8 +157,9 @@ _LATEX_ESCAPES = {
     "±": r"$\pm$",
     "×": r"$\times$",
     "−": r"$-$",
-    "—": "---",
-    "–": "--",
+    # Dashes as commands, so a "--" in the .tex is always a mistake (a flag lost to an en dash).
+    "—": r"\textemdash{}",
+    "–": r"\textendash{}",
     "≤": r"$\leq$",
     "≥": r"$\geq$",
     "≈": r"$\approx$",
@@ -175,6 +175,25 @@ _LATEX_ESCAPES = {
 def latex_escape(text: str) -> str:
     """Escape LaTeX special characters and spell common Unicode symbols in LaTeX."""
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+_LONG_TOKEN = re.compile(r"\S{19,}")
+
+
+def _cell_tex(text: str) -> str:
+    """A cell escaped, a long unbroken name in it (model.base_width,model.convs_per_block)
+    allowed to break after its commas, dots, slashes and underscores, so it stays in its
+    column instead of running past the margin."""
+    return _LONG_TOKEN.sub(
+        lambda m: re.sub(r"(?:(?<=[,./])|(?<=\\_))(?=[^\s])", r"\\allowbreak{}", m.group(0)),
+        latex_escape(text))
+
+
+def _caption_tex(text: str) -> str:
+    """Captions, notes and maths cells as the paper's prose (harness.report.latex_text)."""
+    from harness.report.latex_text import tex_text  # it builds on latex_escape above
+
+    return tex_text(text)
 
 
 def _markdown_escape(text: str) -> str:
@@ -244,7 +263,7 @@ def render_latex(table: Table) -> str:
         r"\begin{table}[htbp]",
         r"  \centering",
         *([f"  {layout.font}"] if layout.font else []),
-        rf"  \caption{{{latex_escape(table.caption)}}}",
+        rf"  \caption{{{_caption_tex(table.caption)}}}",
         rf"  \label{{tab:{table.name}}}",
         rf"  \begin{{tabular}}{{{spec}}}",
         r"    \toprule",
@@ -254,7 +273,7 @@ def render_latex(table: Table) -> str:
     lines += _body_rows(table)
     lines += [r"    \bottomrule", r"  \end{tabular}"]
     if table.note:
-        lines += [r"  \par\smallskip", rf"  {{\footnotesize {latex_escape(table.note)}\par}}"]
+        lines += [r"  \par\smallskip", rf"  {{\footnotesize {_caption_tex(table.note)}\par}}"]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
@@ -268,7 +287,7 @@ def _render_longtable(table: Table, layout: Layout, spec: str, header: str) -> s
         GENERATED_COMMENT,
         "{" + (layout.font or ""),
         rf"\begin{{longtable}}{{{spec}}}",
-        rf"  \caption{{{latex_escape(table.caption)}}}\label{{tab:{table.name}}} \\",
+        rf"  \caption{{{_caption_tex(table.caption)}}}\label{{tab:{table.name}}} \\",
         r"    \toprule", header, r"    \midrule", r"  \endfirsthead",
         r"    \toprule", header, r"    \midrule", r"  \endhead",
         r"    \bottomrule", r"  \endlastfoot",
@@ -282,7 +301,7 @@ def _render_longtable(table: Table, layout: Layout, spec: str, header: str) -> s
 def _body_rows(table: Table) -> list[str]:
     lines = []
     previous_reference: bool | None = None
-    escape = (lambda text: ascii_math_latex(text, latex_escape)) if table.math else latex_escape
+    escape = _caption_tex if table.math else _cell_tex
     for label, cells in shown_rows(table, escape, lambda text: rf"\textbf{{{text}}}"):
         is_reference = label in table.reference_rows
         # A rule between reported numbers and this run's numbers, as papers do.

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from harness.evidence import Evidence
+from harness.report.latex_text import tex_text
 from harness.report.tables import Table, cell_text, latex_escape, render_markdown
 
 ESTIMATE = "estimate [95% interval]"
@@ -77,7 +78,7 @@ def verdict_latex(evidence: Sequence[Evidence], caption: str, label: str,
     lines = [
         r"\begingroup\footnotesize",
         rf"\begin{{xltabular}}{{\linewidth}}{{{spec}}}",
-        rf"  \caption{{{latex_escape(caption)}}}\label{{tab:{label}}} \\",
+        rf"  \caption{{{tex_text(caption)}}}\label{{tab:{label}}} \\",
         r"  \toprule", f"  {header}", r"  \midrule", r"  \endfirsthead",
         r"  \toprule", f"  {header}", r"  \midrule", r"  \endhead",
         r"  \bottomrule", r"  \endlastfoot",
@@ -90,7 +91,7 @@ def verdict_latex(evidence: Sequence[Evidence], caption: str, label: str,
             space = r"\addlinespace " if i else ""
             lines.append(rf"  {space}\multicolumn{{{len(frame.columns)}}}{{l}}"
                          rf"{{\textit{{{latex_escape(previous)}}}}} \\")
-        cells = [latex_escape(cell_text(v)) for v in row]
+        cells = [tex_text(cell_text(v)) for v in row]  # claims hold plain-text formulas
         # The interval stays on one line; a break may fall only before its bracket.
         cells[at] = cells[at].replace(", ", ",~")
         lines.append("  " + " & ".join(cells) + r" \\[2pt]")  # rows of wrapped cells apart
