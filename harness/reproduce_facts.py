@@ -64,9 +64,16 @@ def current_facts(config: Any) -> dict[str, Any]:
 
 
 def not_repeatable(then: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
-    """Whether bit-for-bit agreement cannot be expected: another device kind, or CUDA
-    without deterministic algorithms on either side (CPU runs always repeat)."""
+    """Whether bit-for-bit agreement cannot be expected: another device kind, another CPU
+    model, or CUDA without deterministic algorithms on either side. A CPU run repeats bit
+    for bit only on the same CPU model: PyTorch picks its vector kernels by instruction set,
+    so float sums differ in their last bits on another CPU and training drifts from there
+    (a 7 s cnn_search record made on an Intel Xeon came back at 22% test accuracy instead of
+    29.45% on an AMD EPYC)."""
     if then["device"] != now["device"]:
+        return True
+    if then["device"] == "cpu" and then.get("CPU model") and now.get("CPU model") and (
+            then["CPU model"] != now["CPU model"]):
         return True
     return any(side["device"] == "cuda" and not side["deterministic"] for side in (then, now))
 
