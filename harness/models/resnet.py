@@ -7,6 +7,8 @@ parameters. resnet32 (n = 5, w = 16) has 464,154 parameters for 10 classes.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,7 +72,10 @@ class NormedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Always float32: under bf16 autocast the cosines would carry 8 bits of mantissa
         # into LDAM's scale of 30 (logit steps of ~0.1).
-        with torch.autocast(x.device.type, enabled=False):
+        # The meta device (the dry run counts MACs there) has no autocast to turn off.
+        off = (contextlib.nullcontext() if x.device.type == "meta"
+               else torch.autocast(x.device.type, enabled=False))
+        with off:
             return F.normalize(x.float(), dim=1).mm(F.normalize(self.weight.float(), dim=0))
 
 
