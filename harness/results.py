@@ -13,7 +13,16 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
-from harness.plan import RECORDS_DIR, check_results_target, resolve_results_dir, resolve_runs_dir
+from harness.layout import (
+    RECORDS_DIR,
+    RUN_FILE,
+    resolve_results_dir,
+    resolve_runs_dir,
+    results_folder,
+    results_records,
+    runs_records,
+)
+from harness.plan import check_results_target
 from harness.records import finished
 from harness.study import Profile, Study, get_study
 from harness.write_errors import folder_size, is_file_system_error, write_failed
@@ -101,7 +110,15 @@ def copy_records(records: Sequence[Mapping[str, Any]], folder: Path) -> None:
         write_stage_records(group, folder / stage)
 
 
-RUN_FILE = "run.json"
+def study_outputs(study: Study, records: list[dict[str, Any]], profile: str,
+                  results_dir: Path) -> list[Any]:
+    """The study's tables and figures and, below the paper profile, the ``deviations``
+    table (``harness.report.deviations``): presentation built from the declaration."""
+    from harness.report.deviations import deviations_table
+
+    outputs = study.summarize(records, profile, results_dir)
+    deviations = deviations_table(study, records, profile)
+    return [*outputs, deviations] if deviations is not None else outputs
 
 
 def write_results(
@@ -118,7 +135,7 @@ def write_results(
     """
     from harness.report import write_outputs
 
-    target = results_dir / study.name / profile
+    target = results_folder(results_dir, study.name, profile)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = _new_folder(target.parent, f".{profile}-new-")
@@ -133,7 +150,7 @@ def write_results(
     try:
         # Summaries tabulate finished trials; with none there is only records.csv to write.
         # A study that uses another's results reads them from this same results folder.
-        outputs = study.summarize(records, profile, results_dir) if finished(records) else []
+        outputs = study_outputs(study, records, profile, results_dir) if finished(records) else []
         write_outputs(records, outputs, staging)
         if run is not None:
             write_json_atomic(staging / RUN_FILE, dict(run))
@@ -225,9 +242,9 @@ def records_source(
 ) -> Path:
     """Where `harness tables` reads records: runs/ (the latest run) if it has any, else the
     copy committed in results/<study>/<profile>/records/ (always, with ``from_results``)."""
-    candidates = [results_dir / study / profile / RECORDS_DIR]
+    candidates = [results_records(results_dir, study, profile)]
     if not from_results:
-        candidates.insert(0, runs_dir / RECORDS_DIR / study / profile)
+        candidates.insert(0, runs_records(runs_dir, study, profile))
     for folder in candidates:
         if folder.is_dir() and any(folder.rglob("*.json")):
             return folder

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.expansion import stage_space
 from harness.files import write_json_atomic
 from harness.kept_trials import load_kept, record_identity
 from harness.plan import (
@@ -34,7 +35,6 @@ from harness.plan import (
     PlanChanged,
     RunOptions,
     RunPlan,
-    apply_overrides,
     check_stage_unchanged,
     done_marker,
     load_done_stage,
@@ -42,7 +42,6 @@ from harness.plan import (
     stage_definition,
     stage_fingerprint,
     start_marker,
-    validate_space,
 )
 from harness.records import annotate, finished
 from harness.registration import mark_first_trial, read_registration
@@ -121,17 +120,6 @@ def remove_experiment(location: str) -> None:
 
 
 # ---------------------------------------------------------------------------- running
-
-
-def _stage_space(
-    stage: Stage, earlier: list[dict[str, Any]], overrides: Mapping[str, Any]
-) -> dict[str, Any]:
-    # Later stages see only finished trials: a stopped or diverged one is not a candidate.
-    if not callable(stage.space):
-        return apply_overrides(dict(stage.space), overrides)  # validated by plan_run
-    space = apply_overrides(dict(stage.space(finished(earlier))), overrides)
-    validate_space(stage, space)  # built from earlier records: the plan could not check it
-    return space
 
 
 def _resources(plan: RunPlan, stage: Stage, cluster_gpus: float | None = None) -> dict[str, float]:
@@ -344,7 +332,9 @@ def _run_plan(plan: RunPlan, echo: Printer, started: float) -> RunSummary:
             deadline.enter_context(at_deadline(lambda: tracker.finish("KILLED")))
         try:
             for stage in plan.profile.stages:
-                space = _stage_space(stage, records, plan.overrides)
+                # Later stages see only finished trials: a stopped or diverged one is not
+                # a candidate.
+                space = stage_space(stage, plan.overrides, finished(records))
                 fingerprint = stage_fingerprint(stage, space)
                 if options.resume:
                     # plan_run checked the stages it could; this one's space came from

@@ -21,7 +21,6 @@ trials scheduled before it have finished).
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,31 +56,44 @@ SEARCHERS = ("grid", "random", "optuna")
 
 @dataclass(frozen=True)
 class TrialKind:
-    """Where a kind's config class and run function live (imported when first needed, so
-    validating a plan never imports what only a trial needs)."""
+    """A kind's config class and run function, each behind a function that imports it
+    when first needed (a real import, so validating a plan never imports what only a
+    trial needs: the training loop and torch)."""
 
     name: str
-    config: str  # "module:Class"
-    run: str  # "module:function", called as run(config, report, checkpoint=..., ...)
+    config_class: Callable[[], Any]  # the class: from_dict, to_dict, config_hash, ...
+    run_function: Callable[[], Callable[..., dict[str, Any]]]  # run(config, report, ...)
     metric: str | None  # None: the config's task says
     mode: str | None
 
-    def config_class(self) -> Any:
-        return _load(self.config)
 
-    def run_function(self) -> Callable[..., dict[str, Any]]:
-        return _load(self.run)
+def _training_config() -> Any:
+    from harness.config import TrialConfig
+
+    return TrialConfig
 
 
-def _load(path: str) -> Any:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _training_run() -> Callable[..., dict[str, Any]]:
+    from harness.train import train
+
+    return train
+
+
+def _check_config() -> Any:
+    from harness.theory.trial import CheckConfig
+
+    return CheckConfig
+
+
+def _check_run() -> Callable[..., dict[str, Any]]:
+    from harness.theory.trial import run_check
+
+    return run_check
 
 
 TRIAL_KINDS = {
-    "train": TrialKind("train", "harness.config:TrialConfig", "harness.train:train", None, None),
-    "check": TrialKind("check", "harness.theory.trial:CheckConfig",
-                       "harness.theory.trial:run_check", "agrees", "max"),
+    "train": TrialKind("train", _training_config, _training_run, None, None),
+    "check": TrialKind("check", _check_config, _check_run, "agrees", "max"),
 }
 
 

@@ -15,7 +15,7 @@ import torch
 from harness.config import TrialConfig
 from harness.data import load_dataset
 from harness.errors import ConfigError
-from harness.plan import check_validation_fits
+from harness.expansion import check_validation_fits
 from harness.pricing.placeholders import Reads, placeholder_records
 from harness.pricing.stages import StageConfigs, enumerate_points
 from harness.space import grid, variants
