@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             print(power_text(options.study, options.profile,
                              resolve_results_dir(options.results_dir)))
         return 0
-    from harness.runner import run_study
+    from harness.results import run_study
 
     summary = run_study(options, echo=lambda line: print(line, flush=True))
     print(f"{len(summary.records)} trials in {summary.seconds:.1f}s; "

@@ -463,7 +463,8 @@ def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
     import dataclasses
 
     from harness.errors import HarnessError
-    from harness.runner import RunOptions, run_study
+    from harness.plan import RunOptions
+    from harness.results import run_study
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     options = RunOptions("tiny", "quick", runs_dir=tmp_path / "runs",
@@ -508,7 +509,8 @@ def test_a_refused_resume_leaves_the_finished_parent_run_as_it_was(tmp_path, clu
     from mlflow_store import search_runs
 
     from harness.errors import HarnessError
-    from harness.runner import RunOptions, run_study
+    from harness.plan import RunOptions
+    from harness.results import run_study
     from harness.tracking import tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
