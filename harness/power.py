@@ -177,12 +177,9 @@ def power_lines(study: Any, profile: str, results_dir: Path) -> list[PowerLine]:
     return lines
 
 
-def power_text(study_name: str, profile: str, results_dir: Path) -> str:
-    """The dry run's power table: per claim, the n the pilot says it needs beside the n
-    the profile runs."""
-    from harness.study import get_study
-
-    study = get_study(study_name)
+def power_text(study: Any, profile: str, results_dir: Path) -> str:
+    """The dry run's power table of a ``harness.study.Study``: per claim, the n the pilot
+    says it needs beside the n the profile runs."""
     if not study.claims:
         return f"Power: {study.name} states no claims."
     if study.pilot is None:

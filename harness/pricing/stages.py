@@ -21,7 +21,7 @@ from harness.expansion import (  # noqa: F401 - the limits re-exported for harne
     stage_space,
 )
 from harness.pricing.counts import dataset_counts, eval_extras, evaluated_images, train_images
-from harness.pricing.placeholders import Reads, placeholder_records
+from harness.pricing.placeholders import Reads, StageConfigs, placeholder_records
 from harness.pricing.workload import Workload, macs_of, model_costs, workload_of
 from harness.space import grid_size
 from harness.study import Profile, Stage, Study
@@ -87,14 +87,6 @@ def stage_trials(stage: Stage, space: Mapping[str, Any]) -> int:
 def trial_threads(stage: Stage) -> int:
     """CPU threads a trial of the stage gets: Ray sets OMP_NUM_THREADS to its CPUs."""
     return max(1, int(stage.cpus_per_trial))
-
-
-@dataclass
-class StageConfigs:
-    """A stage's enumerated trial configs, for the cost points and placeholder records."""
-
-    items: list[tuple[Any, str | None]]  # (config, variant label)
-    skipped: int = 0
 
 
 def _stage_configs(stage: Stage, space: Mapping[str, Any]) -> StageConfigs:
