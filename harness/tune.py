@@ -5,6 +5,13 @@ Ray is imported inside the functions that need it, so ``import harness.tune`` wo
 machine without Ray. What a trial config means (``harness.trials``) and the connection
 (``harness.ray_session``) live apart, so a plan is validated without this module.
 
+What a trial gets: its config, built once on the driver (``harness.expansion``) and
+handed over as data in the param space (``{"harness.point": payload}``): a grid or
+random search's trials are drawn in Tune's order and built before Tune starts, a halving
+rung's when the rung is run. Only an Optuna search Tune drives itself (not
+deterministic) suggests points inside Tune's loop; the worker builds those with the same
+function (``expansion.trial_from_tune``).
+
 What a trial reports: every epoch the trainable writes a checkpoint folder to Ray storage
 holding ``state.pt`` (model, optimizer, scheduler, RNG, history) and the trial's record so
 far (one ``*.json`` written by ``harness.records.write_record``). The driver reads each
@@ -31,12 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import INTERRUPTED_EXIT, HarnessError
-from harness.expansion import (  # noqa: F401 - to_tune_domain, draw_variants re-exported
+from harness.expansion import (
     POINT_KEY,
     build_trial,
-    draw_variants,
     param_space,
-    to_tune_domain,
     trial_payload,
     tune_points,
 )
