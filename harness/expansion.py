@@ -24,6 +24,7 @@ import json
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ConfigError
@@ -34,17 +35,20 @@ from harness.space import (
     IntRange,
     LogUniform,
     Uniform,
+    expand_variant,
     is_domain,
     sample,
 )
 from harness.study import Profile, Stage
 from harness.trials import (
+    CONTINUE_FROM,
     FAULT_FAIL_ONCE_AT_EPOCH,
     FAULT_FAIL_WHILE_EXISTS,
     FAULT_HOLD_WHILE_EXISTS,
-    TrialSpec,
+    STOP_AT_EPOCH,
+    TRAINABLE_KEYS,
+    TRIAL_INDEX,
     check_stage,
-    split_trial_values,
     trial_kind,
 )
 
@@ -186,61 +190,90 @@ def param_space(stage: Stage, space: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def draw_variants(params: Mapping[str, Any], num_samples: int, seed: int) -> list[dict[str, Any]]:
-    """Every trial a grid or random search would run, in Tune's order, from the same seeded
-    generator Tune's BasicVariantGenerator uses."""
+def tune_points(stage: Stage, space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every trial a grid or random search runs, in Tune's order, drawn from the same
+    seeded generator Tune's BasicVariantGenerator uses."""
     from ray.tune.search.sample import _BackwardsCompatibleNumpyRng
     from ray.tune.search.variant_generator import generate_variants
 
-    rng = _BackwardsCompatibleNumpyRng(seed)
-    return [
-        spec["config"]
-        for _ in range(num_samples)
-        for _resolved, spec in generate_variants({"config": dict(params)}, random_state=rng)
-    ]
-
-
-def tune_points(stage: Stage, space: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The points of a grid or random search's trials, in the order Tune runs them."""
-    return draw_variants(param_space(stage, space), stage.num_samples, stage.searcher_seed)
+    params = {"config": param_space(stage, space)}
+    rng = _BackwardsCompatibleNumpyRng(stage.searcher_seed)
+    return [spec["config"] for _ in range(stage.num_samples)
+            for _resolved, spec in generate_variants(params, random_state=rng)]
 
 
 # ---------------------------------------------------------------------------- trials
 
 
-def build_trial(point: Mapping[str, Any], kind: str) -> TrialSpec:
-    """A point of a stage's space as a trial: its variant expanded, its config validated."""
-    return split_trial_values(point, kind)
+@dataclass(frozen=True)
+class TrialSpec:
+    """What a Tune trial config means: the config, the variant label, fault settings."""
+
+    config: Any  # TrialConfig for "train" trials
+    label: str | None = None
+    fail_once_at_epoch: int | None = None
+    fail_while_exists: str | None = None
+    hold_while_exists: str | None = None
+    trial_index: int | None = None
+    stop_at_epoch: int | None = None
+    continue_from: Any = None  # a Tune checkpoint
 
 
-def trial_payload(spec: TrialSpec, shown: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_trial(values: Mapping[str, Any], kind: str = "train") -> TrialSpec:
+    """A point of a stage's space as a trial: its variant expanded, the trainable's own
+    keys split off, its config validated."""
+    values = dict(values)
+    if isinstance(values.get(VARIANT_KEY), str):  # optuna carries a variant as JSON text
+        values[VARIANT_KEY] = json.loads(values[VARIANT_KEY])
+    merged, label = expand_variant(values)
+    own = {k: merged.pop(k) for k in list(merged) if k in TRAINABLE_KEYS}
+    config = trial_kind(kind).config_class().from_dict(merged)
+    fail_at = None
+    if FAULT_FAIL_ONCE_AT_EPOCH in own:
+        raw = own[FAULT_FAIL_ONCE_AT_EPOCH]
+        try:
+            fail_at = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be an integer, got {raw!r}"
+            ) from None
+        if not 2 <= fail_at <= config.epochs:
+            # Epoch 1 has no checkpoint before it: a retry would start afresh and fail again.
+            raise ConfigError(
+                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be in [2, epochs={config.epochs}], got {fail_at}"
+            )
+    flag, hold = own.get(FAULT_FAIL_WHILE_EXISTS), own.get(FAULT_HOLD_WHILE_EXISTS)
+    return TrialSpec(config, label, fail_at, str(flag) if flag else None,
+                     str(hold) if hold else None, own.get(TRIAL_INDEX), own.get(STOP_AT_EPOCH),
+                     own.get(CONTINUE_FROM))
+
+
+def trial_payload(spec: TrialSpec, values: Mapping[str, Any],
+                  searched: Sequence[str]) -> dict[str, Any]:
     """What the Ray worker gets for one trial: the built config as data, its label and the
-    trainable's knobs (``shown``: the searched values, for Tune's progress table)."""
+    trainable's knobs, and the ``searched`` keys' values, for Tune's progress table."""
     return {
         "config": spec.config.to_dict(), "label": spec.label,
         "fail_once_at_epoch": spec.fail_once_at_epoch,
         "fail_while_exists": spec.fail_while_exists,
         "hold_while_exists": spec.hold_while_exists,
         "trial_index": spec.trial_index, "stop_at_epoch": spec.stop_at_epoch,
-        "continue_from": spec.continue_from, "shown": dict(shown or {}),
+        "continue_from": spec.continue_from,
+        "shown": {key: values.get(key) for key in searched},
     }
 
 
-def spec_from_payload(payload: Mapping[str, Any], kind: str) -> TrialSpec:
-    """The trial a payload carries: its config read back (not rebuilt from overrides)."""
-    config = trial_kind(kind).config_class().from_dict(payload["config"])
-    return TrialSpec(config, payload.get("label"), payload.get("fail_once_at_epoch"),
-                     payload.get("fail_while_exists"), payload.get("hold_while_exists"),
-                     payload.get("trial_index"), payload.get("stop_at_epoch"),
-                     payload.get("continue_from"))
-
-
 def trial_from_tune(values: Mapping[str, Any], kind: str) -> TrialSpec:
-    """A Tune trial's config as its spec: the payload the driver built, or (a point a
-    learning searcher suggested inside Tune's own loop) built here by ``build_trial``."""
-    if POINT_KEY in values:
-        return spec_from_payload(values[POINT_KEY], kind)
-    return build_trial(values, kind)
+    """A Tune trial's config as its spec: the payload the driver built, read back (not
+    rebuilt from overrides), or a point a learning searcher suggested inside Tune's own
+    loop, built here by ``build_trial``."""
+    if POINT_KEY not in values:
+        return build_trial(values, kind)
+    payload = values[POINT_KEY]
+    config = trial_kind(kind).config_class().from_dict(payload["config"])
+    return TrialSpec(config, payload["label"], payload["fail_once_at_epoch"],
+                     payload["fail_while_exists"], payload["hold_while_exists"],
+                     payload["trial_index"], payload["stop_at_epoch"], payload["continue_from"])
 
 
 # ---------------------------------------------------------------------------- checks
@@ -285,7 +318,15 @@ def check_profile(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
             built.append((None, [build_trial(dict(raw), "train")]))  # type: ignore[list-item]
         except ConfigError as error:
             raise ConfigError(f"--set: {error}") from None
-    typed = _typed(raw, [spec for _, specs in built for spec in specs])
+    typed: dict[str, Any] = {}  # each override as the built configs hold it (the last's)
+    for _, specs in built:
+        for spec in specs:
+            flat = spec.config.to_dict()
+            own = {FAULT_FAIL_ONCE_AT_EPOCH: spec.fail_once_at_epoch,
+                   FAULT_FAIL_WHILE_EXISTS: spec.fail_while_exists,
+                   FAULT_HOLD_WHILE_EXISTS: raw.get(FAULT_HOLD_WHILE_EXISTS)}
+            typed.update({key: own[key] if key in own else flat.get(key, raw[key])
+                          for key in raw})
     for stage, specs in built:
         if stage is None:
             continue
@@ -295,19 +336,6 @@ def check_profile(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
                 check_trial(spec, stage.trial)
             except ConfigError as error:
                 raise ConfigError(f"stage {stage.name!r}: {error}") from None
-    return typed
-
-
-def _typed(raw: Mapping[str, Any], specs: Sequence[TrialSpec]) -> dict[str, Any]:
-    """Each override's value as the built configs hold it (the last one's, as before)."""
-    typed: dict[str, Any] = {}
-    for spec in specs:
-        flat = spec.config.to_dict()
-        own = {FAULT_FAIL_ONCE_AT_EPOCH: spec.fail_once_at_epoch,
-               FAULT_FAIL_WHILE_EXISTS: spec.fail_while_exists,
-               FAULT_HOLD_WHILE_EXISTS: raw.get(FAULT_HOLD_WHILE_EXISTS)}
-        for key in raw:
-            typed[key] = own[key] if key in own else flat.get(key, raw[key])
     return typed
 
 

@@ -306,17 +306,12 @@ def run_tuner(
             build_scheduler(stage, space), stage.num_samples,
         )
     # A grid or random search: every trial's config built here, once, in Tune's order.
-    trials = [_point(build_trial(values, stage.trial), values, searched)
+    trials = [trial_payload(build_trial(values, stage.trial), values, searched)
               for values in tune_points(stage, space)]
     return experiment.run(
         storage_path, name, {POINT_KEY: tune.grid_search(trials)}, build_search_alg(stage),
         build_scheduler(stage, space), 1, columns=_point_columns(searched),
     )
-
-
-def _point(spec: Any, values: Mapping[str, Any], searched: Sequence[str]) -> dict[str, Any]:
-    """A trial as Tune's grid holds it: its config built on the driver, as data."""
-    return trial_payload(spec, {key: values.get(key) for key in searched})
 
 
 def _point_columns(searched: Sequence[str]) -> list[str]:
@@ -438,8 +433,8 @@ def _run_in_batches(
                 point[STOP_AT_EPOCH] = stop_at
             if trial.continue_from is not None:
                 point[CONTINUE_FROM] = trial.continue_from
-            given.append(_point(build_trial(point, stage.trial), trial.values,
-                                experiment.searched))
+            given.append(trial_payload(build_trial(point, stage.trial), trial.values,
+                                       experiment.searched))
         outcomes = experiment.run(
             location, name, {POINT_KEY: tune.grid_search(given)},
             BasicVariantGenerator(max_concurrent=stage.max_concurrent), FIFOScheduler(), 1,
