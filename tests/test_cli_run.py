@@ -417,7 +417,9 @@ def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster
     for result in stage_dir.glob("trial_*/result.json"):
         lines = result.read_text().splitlines()
         if len(lines) == 3:
-            finished[json.loads(lines[-1])["config"]["variant"]["label"]] = result.read_text()
+            # Tune's config is the trial as the driver built it (harness.expansion).
+            trial = json.loads(lines[-1])["config"]["harness.point"]
+            finished[trial["label"]] = result.read_text()
     assert "first" in finished and "held" not in finished
 
     flag.unlink()  # the outside hold is gone
