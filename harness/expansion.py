@@ -313,23 +313,20 @@ def check_profile(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
                 where = f"--set (stage {stage.name!r})" if raw else f"stage {stage.name!r}"
                 raise ConfigError(f"{where}: {error}") from None
         built.append((stage, specs))
-    if raw and not static:
+    typing = [spec for _, specs in built for spec in specs]
+    if raw and not static:  # no stage to read them: a training config types them
         try:
-            built.append((None, [build_trial(dict(raw), "train")]))  # type: ignore[list-item]
+            typing = [build_trial(dict(raw), "train")]
         except ConfigError as error:
             raise ConfigError(f"--set: {error}") from None
     typed: dict[str, Any] = {}  # each override as the built configs hold it (the last's)
-    for _, specs in built:
-        for spec in specs:
-            flat = spec.config.to_dict()
-            own = {FAULT_FAIL_ONCE_AT_EPOCH: spec.fail_once_at_epoch,
-                   FAULT_FAIL_WHILE_EXISTS: spec.fail_while_exists,
-                   FAULT_HOLD_WHILE_EXISTS: raw.get(FAULT_HOLD_WHILE_EXISTS)}
-            typed.update({key: own[key] if key in own else flat.get(key, raw[key])
-                          for key in raw})
+    for spec in typing:
+        flat = spec.config.to_dict()
+        own = {FAULT_FAIL_ONCE_AT_EPOCH: spec.fail_once_at_epoch,
+               FAULT_FAIL_WHILE_EXISTS: spec.fail_while_exists,
+               FAULT_HOLD_WHILE_EXISTS: raw.get(FAULT_HOLD_WHILE_EXISTS)}
+        typed.update({key: own[key] if key in own else flat.get(key, raw[key]) for key in raw})
     for stage, specs in built:
-        if stage is None:
-            continue
         check_stage(stage, apply_overrides(stage.space, typed))
         for spec in specs:
             try:
