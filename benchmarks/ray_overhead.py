@@ -1,6 +1,6 @@
 """How much does running trials through Ray Tune (and MLflow) cost over training alone?
 
-Runs a study of N one-epoch trials on digits through ``harness.runner.run_study`` (the
+Runs a study of N one-epoch trials on digits through ``harness.results.run_study`` (the
 same path as ``harness run``) and prints the command's wall time against the sum of the
 trials' own wall and train seconds (from their records), with the time split into Ray
 start, Tune stage, MLflow logging and results writing.
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import ray_session, runner, tune
+from harness import ray_session, results, runner, tune
 from harness.space import grid
 from harness.study import STUDIES, Profile, Stage, Study, register_study
 
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     study = register(args.trials, args.hidden, args.layers, args.epochs)
-    runner.plan_run = _timed("validate (imports studies)", runner.plan_run)
+    results.plan_run = _timed("validate (imports studies)", results.plan_run)
     runner._run_stage = _timed("stage (tune + mlflow)", runner._run_stage)
     tune.run_tuner = _timed("  tune.fit", tune.run_tuner)
-    runner.write_results = _timed("results", runner.write_results)
+    results.write_results = _timed("results", results.write_results)
     ray_session.ray_session = _timed_session(ray_session.ray_session)
     if not args.no_mlflow:
         from harness.tracking import Tracker
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         Tracker.open = classmethod(_timed("  mlflow open (bg)", Tracker.open.__func__))
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as folder:
         start = time.perf_counter()
-        summary = runner.run_study(
+        summary = results.run_study(
             runner.RunOptions(
                 study,
                 "bench",

@@ -129,11 +129,12 @@ def _run(args: argparse.Namespace) -> int:
             print_dry_run(options)
             from harness.plan import resolve_results_dir
             from harness.power import power_text
+            from harness.study import get_study
 
-            print(power_text(options.study, options.profile,
+            print(power_text(get_study(options.study), options.profile,
                              resolve_results_dir(options.results_dir)))
         return 0
-    from harness.runner import run_study
+    from harness.results import run_study
 
     summary = run_study(options, echo=lambda line: print(line, flush=True))
     print(f"{len(summary.records)} trials in {summary.seconds:.1f}s; "

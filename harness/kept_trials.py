@@ -38,7 +38,7 @@ def record_identity(record: Mapping[str, Any]) -> str:
 
 
 def spec_identity(spec: Any) -> str:
-    """The identity of a trial about to run (a ``harness.trials.TrialSpec``)."""
+    """The identity of a trial about to run (a ``harness.expansion.TrialSpec``)."""
     return identity(spec.config.config_hash(), getattr(spec.config, "repeat", 0), spec.label,
                     spec.trial_index)
 

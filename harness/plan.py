@@ -1,10 +1,8 @@
 """Everything a run checks before Ray starts: names, ``--set`` overrides, each stage's
 space, where it writes, and what a resumed run may keep. No Ray or MLflow import here.
 
-Folders: ``runs/`` (scratch: Ray storage, records, the MLflow store) and ``results/``
-(committed) are resolved once: the option, else ``HARNESS_RUNS`` / ``HARNESS_RESULTS``,
-else the project root when the working directory is inside the harness checkout, else
-the working directory. A run started from a sub-folder therefore uses the same store.
+Folders: where ``runs/`` and ``results/`` are and what lives in them is
+``harness.layout``'s; each stage's space and trial configs are ``harness.expansion``'s.
 
 Fingerprints: ``plan.json`` holds the run's study, profile and overrides; each stage's
 resolved space and settings are fingerprinted when it starts and kept with its state.
@@ -15,12 +13,9 @@ and the run stops with nothing changed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import itertools
 import json
 import os
-import random
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,51 +23,29 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.space import VARIANT_KEY, Choice, Grid, is_domain, sample
-from harness.study import Profile, Stage, Study, get_study
-from harness.trials import (
-    FAULT_FAIL_ONCE_AT_EPOCH,
-    FAULT_FAIL_WHILE_EXISTS,
-    canonical_space,
-    check_stage,
-    split_trial_values,
+from harness.expansion import (  # noqa: F401 - apply_overrides etc. re-exported
+    apply_overrides,
+    check_profile,
+    resolve_space,
+    sample_points,
+    validate_space,
 )
+from harness.layout import (  # noqa: F401 - re-exported: the folders a run resolves
+    RECORDS_DIR,
+    default_folder,
+    project_root,
+    resolve_results_dir,
+    resolve_runs_dir,
+    results_folder,
+    runs_records,
+)
+from harness.study import Profile, Stage, Study, get_study
+from harness.trials import canonical_space
 
-RECORDS_DIR = "records"
 PLAN_FILE = "plan.json"
-MAX_VALIDATED_POINTS = 256
 
 
 # ---------------------------------------------------------------------------- folders
-
-
-def project_root() -> Path | None:
-    """The harness checkout this package runs from (None for an installed copy)."""
-    import harness
-
-    root = Path(harness.__file__).resolve().parents[1]
-    return root if (root / "pyproject.toml").is_file() and (root / "studies").is_dir() else None
-
-
-def default_folder(name: str, env: str) -> Path:
-    """$env, else <project root>/name when the working directory is inside the checkout,
-    else ./name."""
-    if os.environ.get(env):
-        return Path(os.environ[env]).expanduser().resolve()
-    root, here = project_root(), Path.cwd().resolve()
-    if root is not None and here.is_relative_to(root):
-        return root / name
-    return here / name
-
-
-def resolve_runs_dir(given: str | Path | None) -> Path:
-    return Path(given).expanduser().resolve() if given else default_folder("runs", "HARNESS_RUNS")
-
-
-def resolve_results_dir(given: str | Path | None) -> Path:
-    if given:
-        return Path(given).expanduser().resolve()
-    return default_folder("results", "HARNESS_RESULTS")
 
 
 def _existing_ancestor(folder: Path) -> Path:
@@ -122,8 +95,8 @@ def check_results_target(results_dir: Path, study: str, profile: str) -> None:
     writable and the earlier results replaceable: checked before any trial so a finished
     study never dies writing them. Creates nothing."""
     check_writable(results_dir, "results")
-    check_writable(results_dir / study, "results")
-    target = results_dir / study / profile
+    target = results_folder(results_dir, study, profile)
+    check_writable(target.parent, "results")
     if target.exists() and not target.is_dir():
         raise HarnessError(
             f"cannot write results into {target}: it is a file, not a folder; move it away"
@@ -151,141 +124,7 @@ class RunOptions:
     trial_resources: Mapping[str, float] = field(default_factory=dict)  # custom Ray resources
 
 
-# ---------------------------------------------------------------------------- spaces
-
-
-def sample_points(space: Mapping[str, Any], seed: int = 0) -> list[dict[str, Any]]:
-    """Concrete points of a space for validation: every combination of its grid and choice
-    values (so each model or variant meets the keys set beside it; capped), with ranges
-    sampled once."""
-    rng = random.Random(seed)
-    base = {k: sample(v, rng) if is_domain(v) else v for k, v in space.items()}
-    categorical = [(k, v.values) for k, v in space.items() if isinstance(v, Grid | Choice)]
-    points = []
-    for combo in itertools.islice(
-        itertools.product(*(values for _, values in categorical)), MAX_VALIDATED_POINTS
-    ):
-        points.append(
-            {**base, **{key: value for (key, _), value in zip(categorical, combo, strict=True)}}
-        )
-    return points
-
-
-def apply_overrides(space: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """An override is a constant: it replaces the key's domain or value everywhere, which
-    includes inside each variant (a variant's keys would otherwise win over the top level)."""
-    if not overrides:
-        return dict(space)
-    result = {**space, **overrides}
-    variant = space.get(VARIANT_KEY)
-    if isinstance(variant, Grid | Choice):
-        stripped = tuple(
-            {k: v for k, v in dict(c).items() if k not in overrides} for c in variant.values
-        )
-        result[VARIANT_KEY] = type(variant)(stripped)
-    return result
-
-
-def validate_space(stage: Stage, space: Mapping[str, Any]) -> None:
-    """Build the config of each of the space's sample points, and for training trials the
-    model on the dataset's input shape: unknown keys, bad values and models that do not
-    fit their input fail here, before any trial starts."""
-    check_stage(stage, space)
-    for point in sample_points(space):
-        try:
-            spec = split_trial_values(point, stage.trial)
-            if stage.trial == "train":
-                check_model_fits(spec.config)
-                check_validation_fits(spec.config)
-        except ConfigError as error:
-            raise ConfigError(f"stage {stage.name!r}: {error}") from None
-
-
-def check_model_fits(config: Any) -> None:
-    """Build the trial's model on the meta device (no memory, no data) for the input shape
-    its task and dataset give: a U-Net deeper than the image allows, or a crop larger than
-    the image, fails here."""
-    from harness.data import dataset_facts
-
-    facts = dataset_facts(config.dataset)
-    if facts.get("image_shape") is None:
-        return  # a dataset that does not declare its shape is checked when it loads
-    # Only what shapes the model goes into the cache key.
-    shaping = {
-        k: v for k, v in config.to_dict().items()
-        if k in ("task", "model", "dataset", "crop_size") or k.startswith(("model.", "task."))
-    }
-    _build_on_meta(
-        config.task, config.model, json.dumps(shaping, sort_keys=True, default=str),
-        tuple(facts["image_shape"]), facts["num_classes"],
-    )
-
-
-def check_validation_fits(config: Any) -> None:
-    """A validation split larger than the training images it is drawn from fails here,
-    before any trial (the dataset's class counts: known for CIFAR-10, read for the
-    embedded datasets; a dataset that cannot be read now is checked when it loads)."""
-    if not config.val_size:
-        return
-    from harness.errors import DataError
-    from harness.pricing.counts import dataset_counts
-    from harness.trial_data import check_validation_size
-
-    try:
-        counts = dataset_counts(config.dataset)
-    except DataError:
-        return
-    check_validation_size(counts.train, config)
-
-
-@functools.lru_cache(maxsize=512)
-def _build_on_meta(
-    task: str, model: str, config_json: str, image_shape: tuple[int, int, int], classes: int
-) -> None:
-    from harness.config import TrialConfig
-    from harness.tasks import task_class
-
-    config = TrialConfig.from_dict(json.loads(config_json))
-    outputs, in_shape = task_class(task).model_io(config, image_shape, classes)
-    model_on_meta(model, outputs, in_shape, config.model_options)
-
-
-def model_on_meta(model: str, outputs: int, in_shape: tuple[int, int, int], options: Mapping[str, Any]) -> Any:
-    """The model on the meta device, shapes checked, no memory (plan checks, pricing's MACs)."""
-    import torch
-
-    from harness.models import create_model
-
-    with torch.device("meta"):
-        return create_model(model, outputs, in_shape, **options)
-
-
-def typed_overrides(profile: Profile, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``--set`` values against every static stage; return them with their types."""
-    if not raw:
-        return {}
-    static = [s for s in profile.stages if not callable(s.space)]
-    # Each static stage's sampled point with the overrides must be a valid config.
-    points = [
-        (f"--set (stage {s.name!r})", point, s.trial)
-        for s in static
-        for point in sample_points(apply_overrides(s.space, raw))
-    ]
-    points = points or [("--set", dict(raw), "train")]
-    typed: dict[str, Any] = {}
-    for where, point, kind in points:
-        try:
-            spec = split_trial_values(point, kind)
-        except ConfigError as error:
-            raise ConfigError(f"{where}: {error}") from None
-        flat = spec.config.to_dict()
-        for key in raw:
-            own = {
-                FAULT_FAIL_ONCE_AT_EPOCH: spec.fail_once_at_epoch,
-                FAULT_FAIL_WHILE_EXISTS: spec.fail_while_exists,
-            }
-            typed[key] = own[key] if key in own else flat.get(key, raw[key])
-    return typed
+# ---------------------------------------------------------------------------- stages
 
 
 def stage_definition(stage: Stage, space: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,7 +170,7 @@ class RunPlan:
 
     @property
     def records_dir(self) -> Path:
-        return self.runs_dir / RECORDS_DIR / self.study.name / self.profile.name
+        return runs_records(self.runs_dir, self.study.name, self.profile.name)
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -346,10 +185,8 @@ def plan_run(options: RunOptions) -> RunPlan:
     """Every check that needs no Ray: names, overrides, stage settings, folders."""
     study = get_study(options.study)
     profile = study.profile(options.profile)
-    overrides = typed_overrides(profile, options.overrides)
-    for stage in profile.stages:
-        if not callable(stage.space):  # a callable space is checked once earlier stages ran
-            validate_space(stage, apply_overrides(stage.space, overrides))
+    # Static stages are checked here; one built from records when those are at hand.
+    overrides = check_profile(profile, options.overrides)
     if options.gpus_per_trial is not None and options.gpus_per_trial < 0:
         raise ConfigError(f"--gpus-per-trial must be >= 0, got {options.gpus_per_trial}")
     if options.rerun is not None:
@@ -504,8 +341,7 @@ def check_resume(plan: RunPlan) -> None:
             return
         if not (done_marker(plan, stage).exists() or start_marker(plan, stage).exists()):
             return  # stages run in order: nothing from here on has run
-        built = stage.space(finished(earlier)) if callable(stage.space) else stage.space
-        check_stage_unchanged(plan, stage, apply_overrides(dict(built), plan.overrides))
+        check_stage_unchanged(plan, stage, resolve_space(stage, plan.overrides, finished(earlier)))
         done = load_done_stage(plan, stage)
         if done is None:
             return  # it runs again; the stages after it are checked when they start

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.evidence import Claim, Evidence
+from harness.layout import results_records
 
 POWER = 0.8
 ALPHA = 0.025  # one side of the two-sided 95% interval a verdict reads
@@ -141,7 +142,7 @@ def pilot_evidence(study: Any, results_dir: Path) -> tuple[Evidence, ...] | None
     pilot = getattr(study, "pilot", None)
     if pilot is None or study.evidence is None:
         return None
-    folder = Path(results_dir) / study.name / pilot.profile / "records"
+    folder = results_records(results_dir, study.name, pilot.profile)
     if not folder.is_dir() or not any(folder.rglob("*.json")):
         return None
     return tuple(study.evidence(load_records(folder)))
@@ -176,19 +177,16 @@ def power_lines(study: Any, profile: str, results_dir: Path) -> list[PowerLine]:
     return lines
 
 
-def power_text(study_name: str, profile: str, results_dir: Path) -> str:
-    """The dry run's power table: per claim, the n the pilot says it needs beside the n
-    the profile runs."""
-    from harness.study import get_study
-
-    study = get_study(study_name)
+def power_text(study: Any, profile: str, results_dir: Path) -> str:
+    """The dry run's power table of a ``harness.study.Study``: per claim, the n the pilot
+    says it needs beside the n the profile runs."""
     if not study.claims:
         return f"Power: {study.name} states no claims."
     if study.pilot is None:
         return (f"Power: {study.name} names no pilot, so no claim's n is sized; name earlier "
                 "records as its pilot (Study(pilot=Pilot(...))).")
     lines = power_lines(study, profile, results_dir)
-    where = Path(results_dir) / study.name / study.pilot.profile / "records"
+    where = results_records(results_dir, study.name, study.pilot.profile)
     if not lines:
         return (f"Power: the pilot's records ({where}) are not there; run `harness run "
                 f"{study.name} --profile {study.pilot.profile}` or fetch them, then dry-run "

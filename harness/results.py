@@ -6,19 +6,49 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.files import write_json_atomic
-from harness.plan import RECORDS_DIR, check_results_target, resolve_results_dir, resolve_runs_dir
+from harness.layout import (
+    RECORDS_DIR,
+    RUN_FILE,
+    resolve_results_dir,
+    resolve_runs_dir,
+    results_folder,
+    results_records,
+    runs_records,
+)
+from harness.plan import RunOptions, check_results_target, plan_run
 from harness.records import finished
-from harness.study import Profile, Study, get_study
+from harness.registration import read_registration
+from harness.stage_records import (  # noqa: F401 - re-exported
+    new_folder,
+    replace_stage_records,
+    sort_records,
+    umask_mode,
+    write_stage_records,
+)
+from harness.study import Study, get_study
 from harness.write_errors import folder_size, is_file_system_error, write_failed
 
 Printer = Callable[[str], None]
+
+@dataclass
+class RunSummary:
+    study: str
+    profile: str
+    records: list[dict[str, Any]]
+    results_dir: Path
+    stages_run: list[str]
+    stages_skipped: list[str]
+    seconds: float
+    tracking_uri: str | None = None
+
 
 class NoFinishedTrials(HarnessError):
     """No trial of the run finished: there is nothing to tabulate."""
@@ -39,59 +69,6 @@ def no_finished_message(study: str, profile: str, records: Sequence[Mapping[str,
     )
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
-def _new_folder(parent: Path, prefix: str) -> Path:
-    # mkdtemp makes owner-only folders; results are shared like any other folder here.
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    folder.chmod(_umask_mode())
-    return folder
-
-
-def write_stage_records(records: Sequence[Mapping[str, Any]], folder: Path) -> list[str]:
-    """Write a stage's records into ``folder``; returns their paths relative to it."""
-    from harness.records import record_filename, write_record
-
-    names: list[str] = []
-    for record in records:
-        # Two trials of one config and repeat (a searcher proposing a point twice) share a
-        # file name: keep both, the second under its trial id.
-        target = folder
-        if str(Path(record_filename(record))) in names:
-            target = folder / f"dup-{record['trial_id']}"
-        names.append(str(write_record(dict(record), target).relative_to(folder)))
-    return names
-
-
-def replace_stage_records(records: Sequence[Mapping[str, Any]], folder: Path) -> list[str]:
-    """Make ``folder`` hold exactly the stage's ``records`` (as write_stage_records names
-    them). A file that already holds the same bytes is left as it is, mtime included (a
-    resumed stage's kept trials), and other record files go; built beside the folder
-    first, so a failed write leaves the folder as it was."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = _new_folder(folder.parent, f".{folder.name}-new-")
-    try:
-        names = write_stage_records(records, staging)
-        folder.mkdir(exist_ok=True)
-        for name in names:
-            new, old = staging / name, folder / name
-            if old.is_file() and old.read_bytes() == new.read_bytes():
-                continue
-            old.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(new, old)
-        wanted = {folder / name for name in names}
-        for path in folder.rglob("*.json"):
-            if path not in wanted:
-                path.unlink()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return names
-
-
 def copy_records(records: Sequence[Mapping[str, Any]], folder: Path) -> None:
     """records/<stage>/<record file>.json, the layout runs/records/ has too."""
     by_stage: dict[str, list[Mapping[str, Any]]] = {}
@@ -101,7 +78,48 @@ def copy_records(records: Sequence[Mapping[str, Any]], folder: Path) -> None:
         write_stage_records(group, folder / stage)
 
 
-RUN_FILE = "run.json"
+def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
+    """Validate, then run every stage of the profile on Ray Tune (``harness.runner``),
+    then write the results; one run at a time per runs folder, study and profile
+    (``harness.run_lock``)."""
+    from harness.run_lock import run_lock
+    from harness.runner import running
+
+    started = time.perf_counter()
+    plan = plan_run(options)
+    with run_lock(plan.runs_dir, plan.study.name, plan.profile.name, echo):
+        if options.tracking:
+            from harness.tracking import check_store
+
+            check_store(plan.runs_dir)  # a corrupt store is refused before anything changes
+        with running(plan, echo) as run:
+            out = write_results(plan.study, plan.profile.name, run.records, plan.results_dir,
+                                run={
+                "study": plan.study.name, "profile": plan.profile.name,
+                "overrides": plan.overrides, "where": run.where, "trials": len(run.records),
+                "stages_run": run.ran, "stages_kept": run.skipped,
+                "wall_seconds": round(time.perf_counter() - started, 1),
+                "registration": read_registration(plan.state_dir),
+            })
+            if run.tracker is not None:
+                run.tracker.log_results(out)
+        if not finished(run.records):
+            raise NoFinishedTrials(no_finished_message(plan.study.name, plan.profile.name,
+                                                       run.records, out))
+    return RunSummary(plan.study.name, plan.profile.name, run.records, out, run.ran,
+                      run.skipped, time.perf_counter() - started,
+                      run.tracker.uri if run.tracker else None)
+
+
+def study_outputs(study: Study, records: list[dict[str, Any]], profile: str,
+                  results_dir: Path) -> list[Any]:
+    """The study's tables and figures and, below the paper profile, the ``deviations``
+    table (``harness.report.deviations``): presentation built from the declaration."""
+    from harness.report.deviations import deviations_table
+
+    outputs = study.summarize(records, profile, results_dir)
+    deviations = deviations_table(study, records, profile)
+    return [*outputs, deviations] if deviations is not None else outputs
 
 
 def write_results(
@@ -118,10 +136,10 @@ def write_results(
     """
     from harness.report import write_outputs
 
-    target = results_dir / study.name / profile
+    target = results_folder(results_dir, study.name, profile)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = _new_folder(target.parent, f".{profile}-new-")
+        staging = new_folder(target.parent, f".{profile}-new-")
     except OSError as error:
         if is_file_system_error(error):
             raise write_failed(error, target.parent, f"the results of {study.name}/{profile}",
@@ -133,7 +151,7 @@ def write_results(
     try:
         # Summaries tabulate finished trials; with none there is only records.csv to write.
         # A study that uses another's results reads them from this same results folder.
-        outputs = study.summarize(records, profile, results_dir) if finished(records) else []
+        outputs = study_outputs(study, records, profile, results_dir) if finished(records) else []
         write_outputs(records, outputs, staging)
         if run is not None:
             write_json_atomic(staging / RUN_FILE, dict(run))
@@ -205,29 +223,14 @@ def keep_unswapped(staging: Path, target: Path) -> Path:
     return kept
 
 
-def sort_records(records: list[dict[str, Any]], profile: Profile) -> list[dict[str, Any]]:
-    order = {stage.name: i for i, stage in enumerate(profile.stages)}
-    return sorted(
-        records,
-        key=lambda r: (
-            order.get(r.get("stage"), len(order)),
-            # A deterministic stage's draw order; Tune's trial ids start with a random
-            # prefix per Tune run, so alone they would order rows differently each run.
-            int(r.get("trial_index", -1)),
-            str(r.get("trial_id", "")),
-            r.get("config_hash", ""),
-        ),
-    )
-
-
 def records_source(
     study: str, profile: str, runs_dir: Path, results_dir: Path, from_results: bool = False
 ) -> Path:
     """Where `harness tables` reads records: runs/ (the latest run) if it has any, else the
     copy committed in results/<study>/<profile>/records/ (always, with ``from_results``)."""
-    candidates = [results_dir / study / profile / RECORDS_DIR]
+    candidates = [results_records(results_dir, study, profile)]
     if not from_results:
-        candidates.insert(0, runs_dir / RECORDS_DIR / study / profile)
+        candidates.insert(0, runs_records(runs_dir, study, profile))
     for folder in candidates:
         if folder.is_dir() and any(folder.rglob("*.json")):
             return folder

@@ -1,5 +1,5 @@
-"""Run a study: validate everything (``harness.plan``), run its stages in order on Ray
-Tune, write results (``harness.results``).
+"""Run a study's stages: validated (``harness.plan``), in order, on Ray Tune; the caller
+writes the results from their records (``harness.results.run_study``).
 
 Layout (``runs/`` is scratch and git-ignored, ``results/`` is committed)::
 
@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.expansion import stage_space
 from harness.files import write_json_atomic
 from harness.kept_trials import load_kept, record_identity
 from harness.plan import (
@@ -34,52 +34,30 @@ from harness.plan import (
     PlanChanged,
     RunOptions,
     RunPlan,
-    apply_overrides,
     check_stage_unchanged,
     done_marker,
     load_done_stage,
-    plan_run,
     stage_definition,
     stage_fingerprint,
     start_marker,
-    validate_space,
 )
 from harness.records import annotate, finished
-from harness.registration import mark_first_trial, read_registration
+from harness.registration import mark_first_trial
 from harness.registration import register as register_claims
-from harness.results import (
-    NoFinishedTrials,
-    no_finished_message,
-    replace_stage_records,
-    sort_records,
-    write_results,
-    write_stage_records,
-)
+from harness.stage_records import replace_stage_records, sort_records, write_stage_records
 from harness.study import Stage
 from harness.termination import at_deadline
 from harness.write_errors import is_file_system_error, write_failed
 
 Printer = Callable[[str], None]
 
-__all__ = ["PlanChanged", "RunOptions", "RunSummary", "TrialsFailed", "run_study"]
+__all__ = ["PlanChanged", "RunOptions", "StagesRun", "TrialsFailed", "running"]
 
 
 class TrialsFailed(HarnessError):
     """Some trials failed even after retries; their stage is not marked done."""
 
     exit_code = 4
-
-
-@dataclass
-class RunSummary:
-    study: str
-    profile: str
-    records: list[dict[str, Any]]
-    results_dir: Path
-    stages_run: list[str]
-    stages_skipped: list[str]
-    seconds: float
-    tracking_uri: str | None = None
 
 
 # ---------------------------------------------------------------------------- stage state
@@ -121,17 +99,6 @@ def remove_experiment(location: str) -> None:
 
 
 # ---------------------------------------------------------------------------- running
-
-
-def _stage_space(
-    stage: Stage, earlier: list[dict[str, Any]], overrides: Mapping[str, Any]
-) -> dict[str, Any]:
-    # Later stages see only finished trials: a stopped or diverged one is not a candidate.
-    if not callable(stage.space):
-        return apply_overrides(dict(stage.space), overrides)  # validated by plan_run
-    space = apply_overrides(dict(stage.space(finished(earlier))), overrides)
-    validate_space(stage, space)  # built from earlier records: the plan could not check it
-    return space
 
 
 def _resources(plan: RunPlan, stage: Stage, cluster_gpus: float | None = None) -> dict[str, float]:
@@ -240,69 +207,41 @@ def _status_counts(records: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
-def _preload_mlflow(plan: RunPlan) -> None:
-    """Import MLflow (about 2 s) on a thread while Ray starts. Only the import: the store
-    is opened once every check has passed, so a refused run leaves no runs/mlflow.db."""
-    if not plan.options.tracking:
-        return
-    from harness.tracking import quiet_mlflow
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-import")
-    pool.submit(quiet_mlflow)
-    pool.shutdown(wait=False)  # the import runs on; Tracker.open waits for it at its import
-
-
-def _open_store(plan: RunPlan) -> Future | None:
-    """Open (on first use: create) the MLflow store on a thread while the stages are set
-    up."""
-    if not plan.options.tracking:
-        return None
-    from harness.tracking import Tracker
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-open")
-    future = pool.submit(Tracker.open, plan.runs_dir, plan.study.name)
-    pool.shutdown(wait=False)  # the task runs on; result() waits for it
-    return future
-
-
-def _open_tracker(store: Future | None) -> Any:
-    return None if store is None else store.result()
-
-
-def _start_tracker(plan: RunPlan, tracker: Any) -> Any:
-    if tracker is not None:
-        tracker.start_parent(plan.profile.name, plan.state_dir, plan.fingerprint())
-    return tracker
-
-
-def _finish(tracker: Any, error: BaseException | None) -> None:
+@contextlib.contextmanager
+def _parent_run_status(tracker: Any) -> Iterator[None]:
+    """The MLflow parent run ends FINISHED when the block does, KILLED when it was
+    interrupted (Ctrl-C, a signal, an interrupted stage) and FAILED otherwise."""
     from harness.tune import StageInterrupted
 
-    if tracker is None:
-        return
-    if error is None:
-        tracker.finish("FINISHED")
-    else:
-        interrupted = isinstance(error, KeyboardInterrupt | StageInterrupted)
-        tracker.finish("KILLED" if interrupted else "FAILED")
+    status = "FAILED"
+    try:
+        yield
+        status = "FINISHED"
+    except (KeyboardInterrupt, StageInterrupted):
+        status = "KILLED"
+        raise
+    finally:
+        if tracker is not None:
+            tracker.finish(status)
 
 
-def run_study(options: RunOptions, echo: Printer = print) -> RunSummary:
-    """Validate, then run every stage of the profile on Ray Tune, then write results;
-    one run at a time per runs folder, study and profile (harness.run_lock)."""
-    from harness.run_lock import run_lock
+@dataclass
+class StagesRun:
+    """A run's stages, done: what the results are written from."""
 
-    started = time.perf_counter()
-    plan = plan_run(options)
-    with run_lock(plan.runs_dir, plan.study.name, plan.profile.name, echo):
-        if options.tracking:
-            from harness.tracking import check_store
-
-            check_store(plan.runs_dir)  # a corrupt store is refused before anything changes
-        return _run_plan(plan, echo, started)
+    plan: RunPlan
+    records: list[dict[str, Any]]
+    ran: list[str]
+    skipped: list[str]
+    where: str  # where the trials ran (a local Ray, a cluster's address)
+    tracker: Any  # the MLflow tracker, or None
 
 
-def _run_plan(plan: RunPlan, echo: Printer, started: float) -> RunSummary:
+@contextlib.contextmanager
+def running(plan: RunPlan, echo: Printer = print) -> Iterator[StagesRun]:
+    """Run every stage of the plan on Ray Tune, then hand the caller the records: its
+    block writes the results while the MLflow parent run is still open, whose status
+    (finished, failed, killed) covers that block too."""
     from harness.placement import cluster_gpus, where_trials_run
     from harness.ray_leftovers import end_leftovers
     from harness.ray_session import check_resources, ray_session
@@ -314,84 +253,60 @@ def _run_plan(plan: RunPlan, echo: Printer, started: float) -> RunSummary:
     ran: list[str] = []
     skipped: list[str] = []
     tracker = None
-    _preload_mlflow(plan)
     leftovers = end_leftovers(plan.runs_dir)  # of a local Ray a killed run started
     if leftovers:
         echo(leftovers)
-    with ray_session(options.ray_address, record_in=plan.runs_dir) as where:
-        echo(f"running {plan.study.name}/{plan.profile.name} on {where}")
-        for stage in plan.profile.stages:
-            resources = _resources(plan, stage)
-            custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu")}
-            check_resources(stage, resources["gpu"], custom)
-            echo(where_trials_run(stage, resources["gpu"], cluster_gpus()))
-        # Every check has passed (Ray's token handshake included): only from here on does
-        # the run create anything, the MLflow store too.
-        store = _open_store(plan)
-        tracker = _open_tracker(store)  # the store is a check too: nothing is removed before it
-        if not options.resume:
-            _forget_all(plan)
-        elif options.rerun:
-            _forget_from(plan, plan.profile.stages[[s.name for s in plan.profile.stages]
-                                                   .index(options.rerun)])
-        write_json_atomic(plan.state_dir / PLAN_FILE, plan.fingerprint())
-        # The claims and their hash, before any trial: a verdict is judged only under the
-        # claims its records were run with (harness.registration).
-        register_claims(plan.study, plan.profile.name, plan.state_dir, options.resume)
-        _start_tracker(plan, tracker)
-        deadline = contextlib.ExitStack()
-        if tracker is not None:  # a signal's grace period over: the parent run says KILLED
-            deadline.enter_context(at_deadline(lambda: tracker.finish("KILLED")))
-        try:
+    # The parent run's status covers the stages and the results written after them.
+    with contextlib.ExitStack() as finishing:
+        with ray_session(options.ray_address, record_in=plan.runs_dir) as where:
+            echo(f"running {plan.study.name}/{plan.profile.name} on {where}")
             for stage in plan.profile.stages:
-                space = _stage_space(stage, records, plan.overrides)
-                fingerprint = stage_fingerprint(stage, space)
-                if options.resume:
-                    # plan_run checked the stages it could; this one's space came from
-                    # records made only now (an earlier stage ran again).
-                    check_stage_unchanged(plan, stage, space)
-                done = load_done_stage(plan, stage) if options.resume else None
-                if done is not None:
-                    echo(f"stage {stage.name}: done earlier, {len(done)} records kept (--resume)")
-                    if tracker is not None:  # a store made afresh gets the kept trials too
-                        tracker.sync_stage(done, plan.profile.name, stage.name)
-                    records += done
-                    skipped.append(stage.name)
-                    continue
-                write_json_atomic(start_marker(plan, stage),
-                                  {"stage": stage.name, "fingerprint": fingerprint,
-                                   "definition": stage_definition(stage, space)})
-                mark_first_trial(plan.state_dir)
-                records += _run_stage(plan, stage, space, tracker, echo)
-                ran.append(stage.name)
-        except BaseException as error:
-            _finish(tracker, error)
-            raise
-        finally:
-            deadline.close()
-    try:
-        out = write_results(plan.study, plan.profile.name, records, plan.results_dir, run={
-            "study": plan.study.name, "profile": plan.profile.name,
-            "overrides": plan.overrides, "where": where, "trials": len(records),
-            "stages_run": ran, "stages_kept": skipped,
-            "wall_seconds": round(time.perf_counter() - started, 1),
-            "registration": read_registration(plan.state_dir),
-        })
-        if tracker is not None:
-            tracker.log_results(out)
-    except BaseException as error:
-        _finish(tracker, error)
-        raise
-    _finish(tracker, None)
-    if not finished(records):
-        raise NoFinishedTrials(no_finished_message(plan.study.name, plan.profile.name, records, out))
-    return RunSummary(
-        plan.study.name,
-        plan.profile.name,
-        records,
-        out,
-        ran,
-        skipped,
-        time.perf_counter() - started,
-        tracker.uri if tracker else None,
-    )
+                resources = _resources(plan, stage)
+                custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu")}
+                check_resources(stage, resources["gpu"], custom)
+                echo(where_trials_run(stage, resources["gpu"], cluster_gpus()))
+            # Every check has passed (Ray's token handshake included): only from here on does
+            # the run create anything, the MLflow store too.
+            if options.tracking:  # the store is a check too: nothing is removed before it
+                from harness.tracking import Tracker
+
+                tracker = Tracker.open(plan.runs_dir, plan.study.name)
+            if not options.resume:
+                _forget_all(plan)
+            elif options.rerun:
+                _forget_from(plan, plan.profile.stages[[s.name for s in plan.profile.stages]
+                                                       .index(options.rerun)])
+            write_json_atomic(plan.state_dir / PLAN_FILE, plan.fingerprint())
+            # The claims and their hash, before any trial: a verdict is judged only under the
+            # claims its records were run with (harness.registration).
+            register_claims(plan.study, plan.profile.name, plan.state_dir, options.resume)
+            if tracker is not None:
+                tracker.start_parent(plan.profile.name, plan.state_dir, plan.fingerprint())
+                finishing.enter_context(_parent_run_status(tracker))
+            with contextlib.ExitStack() as deadline:
+                if tracker is not None:  # a signal's grace period over: the parent run says KILLED
+                    deadline.enter_context(at_deadline(lambda: tracker.finish("KILLED")))
+                for stage in plan.profile.stages:
+                    # Later stages see only finished trials: a stopped or diverged one is not
+                    # a candidate.
+                    space = stage_space(stage, plan.overrides, finished(records))
+                    fingerprint = stage_fingerprint(stage, space)
+                    if options.resume:
+                        # plan_run checked the stages it could; this one's space came from
+                        # records made only now (an earlier stage ran again).
+                        check_stage_unchanged(plan, stage, space)
+                    done = load_done_stage(plan, stage) if options.resume else None
+                    if done is not None:
+                        echo(f"stage {stage.name}: done earlier, {len(done)} records kept (--resume)")
+                        if tracker is not None:  # a store made afresh gets the kept trials too
+                            tracker.sync_stage(done, plan.profile.name, stage.name)
+                        records += done
+                        skipped.append(stage.name)
+                        continue
+                    write_json_atomic(start_marker(plan, stage),
+                                      {"stage": stage.name, "fingerprint": fingerprint,
+                                       "definition": stage_definition(stage, space)})
+                    mark_first_trial(plan.state_dir)
+                    records += _run_stage(plan, stage, space, tracker, echo)
+                    ran.append(stage.name)
+        yield StagesRun(plan, records, ran, skipped, where, tracker)

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import RegistryError
 from harness.evidence import Claim, Evidence, judging, verdict_by_claim, verdict_counts
+from harness.layout import results_folder, run_file
 from harness.registry import Registry
 
 SpaceBuilder = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
@@ -143,7 +144,7 @@ class Upstream:
                 f"study {self.study!r} reads the results of {name!r} without declaring it: "
                 f"add {name!r} to its Study(uses=...)"
             )
-        return self.results_dir / name / self.profile
+        return results_folder(self.results_dir, name, self.profile)
 
     def records_csv(self, name: str) -> Path | None:
         """results/<name>/<profile>/records.csv, or None when that study has not been run."""
@@ -195,16 +196,12 @@ class Study:
         return Upstream(self.name, profile, results_dir, self.uses)
 
     def summarize(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> list[Any]:
-        """The study's tables and figures, and, below the paper profile, the ``deviations``
-        table (harness.report.deviations); ``results_dir`` holds the results it uses."""
-        from harness.report.deviations import deviations_table
-
+        """The study's own tables and figures; ``results_dir`` holds the results it uses.
+        (The results add the ``deviations`` table below the paper profile:
+        ``harness.results.study_outputs``.)"""
         if self.uses:
-            outputs = self.summary(records, profile, self.upstream(profile, results_dir))
-        else:
-            outputs = self.summary(records, profile)
-        deviations = deviations_table(self, records, profile)
-        return [*outputs, deviations] if deviations is not None else outputs
+            return self.summary(records, profile, self.upstream(profile, results_dir))
+        return self.summary(records, profile)
 
     def narrate(self, records: list[dict[str, Any]], profile: str, results_dir: Path) -> Narrative:
         """The paper's text for the study; ``results_dir`` holds the results it uses. Its
@@ -223,10 +220,9 @@ class Study:
 
         from harness.power import needed_by_claim
         from harness.registration import judging_for
-        from harness.results import RUN_FILE
 
-        run_file = Path(results_dir) / self.name / profile / RUN_FILE
-        run = json.loads(run_file.read_text()) if run_file.is_file() else None
+        path = run_file(results_dir, self.name, profile)
+        run = json.loads(path.read_text()) if path.is_file() else None
         needed = needed_by_claim(self, results_dir) if self.pilot is not None else {}
         pilot = f"results/{self.name}/{self.pilot.profile}" if self.pilot is not None else ""
         return judging_for(self, profile, records, run, needed, pilot)

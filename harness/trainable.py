@@ -18,20 +18,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.halving import (
-    AT_RUNG,
-)
+from harness.expansion import POINT_KEY, trial_from_tune
+from harness.halving import AT_RUNG
 from harness.records import annotate
 from harness.trials import (
     FAULT_FAIL_ONCE_AT_EPOCH,
     FAULT_FAIL_WHILE_EXISTS,
-    split_trial_values,
+    TRIAL_INDEX,
     trial_kind,
 )
 
 STATE_FILE = "state.pt"
-# A deterministic stage's rung runs one fixed list of trials: a grid over whole configs.
-POINT_KEY = "harness.point"
 
 
 class InjectedFault(RuntimeError):
@@ -95,9 +92,14 @@ def _load_state(checkpoint: Any) -> dict[str, Any] | None:
 
 
 def unwrap_point(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A trial's values, out of the point a deterministic stage's rung run gives it."""
+    """A trial's Tune config as flat values: the config the driver built (and its draw
+    index), or the point a searcher suggested."""
     values = dict(values)
-    return {**values.pop(POINT_KEY), **values} if POINT_KEY in values else values
+    if POINT_KEY not in values:
+        return values
+    payload = values.pop(POINT_KEY)
+    index = {TRIAL_INDEX: payload["trial_index"]} if payload.get("trial_index") is not None else {}
+    return {**payload["config"], **index, **values}
 
 
 def run_trial(
@@ -114,7 +116,7 @@ def run_trial(
     trained: its record is its result."""
     from ray import tune
 
-    spec = split_trial_values(unwrap_point(values), kind)
+    spec = trial_from_tune(values, kind)  # built on the driver: read back, not rebuilt
     config = spec.config
     if kept and spec.stop_at_epoch is None:
         from harness.kept_trials import spec_identity

@@ -1,5 +1,6 @@
-"""What a Tune trial config means, without Ray: the trial's kind, its validated config,
-its variant label and the fault-injection knobs; stage checks made before Ray starts.
+"""Trial kinds, the keys a trial's Tune config may hold besides its config (the
+fault-injection knobs, a halving rung's), and the stage checks made before Ray starts,
+without Ray. A point of a stage's space becomes a trial in ``harness.expansion``.
 
 A stage's trials are of one kind. ``train`` trials run ``harness.train.train`` on a
 ``TrialConfig``; ``check`` trials run a numerical check of a theory claim
@@ -21,8 +22,6 @@ trials scheduled before it have finished).
 
 from __future__ import annotations
 
-import importlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,6 @@ from harness.space import (
     IntRange,
     LogUniform,
     Uniform,
-    expand_variant,
     is_domain,
 )
 from harness.study import Stage
@@ -57,31 +55,44 @@ SEARCHERS = ("grid", "random", "optuna")
 
 @dataclass(frozen=True)
 class TrialKind:
-    """Where a kind's config class and run function live (imported when first needed, so
-    validating a plan never imports what only a trial needs)."""
+    """A kind's config class and run function, each behind a function that imports it
+    when first needed (a real import, so validating a plan never imports what only a
+    trial needs: the training loop and torch)."""
 
     name: str
-    config: str  # "module:Class"
-    run: str  # "module:function", called as run(config, report, checkpoint=..., ...)
+    config_class: Callable[[], Any]  # the class: from_dict, to_dict, config_hash, ...
+    run_function: Callable[[], Callable[..., dict[str, Any]]]  # run(config, report, ...)
     metric: str | None  # None: the config's task says
     mode: str | None
 
-    def config_class(self) -> Any:
-        return _load(self.config)
 
-    def run_function(self) -> Callable[..., dict[str, Any]]:
-        return _load(self.run)
+def _training_config() -> Any:
+    from harness.config import TrialConfig
+
+    return TrialConfig
 
 
-def _load(path: str) -> Any:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _training_run() -> Callable[..., dict[str, Any]]:
+    from harness.train import train
+
+    return train
+
+
+def _check_config() -> Any:
+    from harness.theory.trial import CheckConfig
+
+    return CheckConfig
+
+
+def _check_run() -> Callable[..., dict[str, Any]]:
+    from harness.theory.trial import run_check
+
+    return run_check
 
 
 TRIAL_KINDS = {
-    "train": TrialKind("train", "harness.config:TrialConfig", "harness.train:train", None, None),
-    "check": TrialKind("check", "harness.theory.trial:CheckConfig",
-                       "harness.theory.trial:run_check", "agrees", "max"),
+    "train": TrialKind("train", _training_config, _training_run, None, None),
+    "check": TrialKind("check", _check_config, _check_run, "agrees", "max"),
 }
 
 
@@ -89,48 +100,6 @@ def trial_kind(name: str) -> TrialKind:
     if name not in TRIAL_KINDS:
         raise ConfigError(f"unknown trial kind {name!r}; choose one of: {', '.join(TRIAL_KINDS)}")
     return TRIAL_KINDS[name]
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """What a Tune trial config means: the config, the variant label, fault settings."""
-
-    config: Any  # TrialConfig for "train" trials
-    label: str | None = None
-    fail_once_at_epoch: int | None = None
-    fail_while_exists: str | None = None
-    hold_while_exists: str | None = None
-    trial_index: int | None = None
-    stop_at_epoch: int | None = None
-    continue_from: Any = None  # a Tune checkpoint
-
-
-def split_trial_values(values: Mapping[str, Any], kind: str = "train") -> TrialSpec:
-    """Expand the trial's variant, split off the trainable's own keys, validate the rest."""
-    values = dict(values)
-    if isinstance(values.get(VARIANT_KEY), str):  # optuna carries a variant as JSON text
-        values[VARIANT_KEY] = json.loads(values[VARIANT_KEY])
-    merged, label = expand_variant(values)
-    own = {k: merged.pop(k) for k in list(merged) if k in TRAINABLE_KEYS}
-    config = trial_kind(kind).config_class().from_dict(merged)
-    fail_at = None
-    if FAULT_FAIL_ONCE_AT_EPOCH in own:
-        raw = own[FAULT_FAIL_ONCE_AT_EPOCH]
-        try:
-            fail_at = int(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be an integer, got {raw!r}"
-            ) from None
-        if not 2 <= fail_at <= config.epochs:
-            # Epoch 1 has no checkpoint before it: a retry would start afresh and fail again.
-            raise ConfigError(
-                f"{FAULT_FAIL_ONCE_AT_EPOCH} must be in [2, epochs={config.epochs}], got {fail_at}"
-            )
-    flag, hold = own.get(FAULT_FAIL_WHILE_EXISTS), own.get(FAULT_HOLD_WHILE_EXISTS)
-    return TrialSpec(config, label, fail_at, str(flag) if flag else None,
-                     str(hold) if hold else None, own.get(TRIAL_INDEX), own.get(STOP_AT_EPOCH),
-                     own.get(CONTINUE_FROM))
 
 
 def _epochs_values(value: Any) -> list[int]:

@@ -5,6 +5,13 @@ Ray is imported inside the functions that need it, so ``import harness.tune`` wo
 machine without Ray. What a trial config means (``harness.trials``) and the connection
 (``harness.ray_session``) live apart, so a plan is validated without this module.
 
+What a trial gets: its config, built once on the driver (``harness.expansion``) and
+handed over as data in the param space (``{"harness.point": payload}``): a grid or
+random search's trials are drawn in Tune's order and built before Tune starts, a halving
+rung's when the rung is run. Only an Optuna search Tune drives itself (not
+deterministic) suggests points inside Tune's loop; the worker builds those with the same
+function (``expansion.trial_from_tune``).
+
 What a trial reports: every epoch the trainable writes a checkpoint folder to Ray storage
 holding ``state.pt`` (model, optimizer, scheduler, RNG, history) and the trial's record so
 far (one ``*.json`` written by ``harness.records.write_record``). The driver reads each
@@ -24,7 +31,6 @@ ends; if promoted, it goes on in the next rung's run from that checkpoint.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import INTERRUPTED_EXIT, HarnessError
+from harness.expansion import (
+    POINT_KEY,
+    build_trial,
+    param_space,
+    trial_payload,
+    tune_points,
+)
 from harness.halving import (
     RungTrial,
     metric_value,
@@ -40,9 +53,9 @@ from harness.halving import (
     runs_in_batches,
     scheduler_name,
 )
-from harness.space import Choice, Grid, IntRange, LogUniform, Uniform, is_domain
+from harness.space import is_domain
 from harness.study import Stage
-from harness.trainable import POINT_KEY, make_trainable, unwrap_point
+from harness.trainable import make_trainable, unwrap_point
 from harness.trials import (
     CONTINUE_FROM,
     STOP_AT_EPOCH,
@@ -62,46 +75,6 @@ class StageInterrupted(HarnessError):
 
 
 # ---------------------------------------------------------------------------- search space
-
-
-def _optuna_value(value: Any) -> Any:
-    # Optuna's categorical choices must be scalars: a variant travels as JSON text, and
-    # TrialConfig parses "64,64" back to a tuple.
-    if isinstance(value, Mapping):
-        return json.dumps(dict(value), sort_keys=True)
-    if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value)
-    return value
-
-
-def to_tune_domain(value: Any, searcher: str) -> Any:
-    """A harness.space domain (or a constant) as the Ray Tune equivalent."""
-    from ray import tune
-
-    if not is_domain(value):
-        return list(value) if isinstance(value, tuple) else value
-    if isinstance(value, Grid) and searcher != "optuna":
-        return tune.grid_search(list(value.values))
-    if isinstance(value, Grid | Choice):
-        values = list(value.values)
-        return tune.choice([_optuna_value(v) for v in values] if searcher == "optuna" else values)
-    if isinstance(value, Uniform):
-        return tune.uniform(value.low, value.high)
-    if isinstance(value, LogUniform):
-        return tune.loguniform(value.low, value.high)
-    if isinstance(value, IntRange):
-        return tune.randint(value.low, value.high + 1)  # Tune's upper bound is exclusive
-    raise TypeError(f"not a search domain: {value!r}")
-
-
-def param_space(stage: Stage, space: Mapping[str, Any]) -> dict[str, Any]:
-    """The Tuner's param_space: the stage's space plus a grid over the repeat index."""
-    from ray import tune
-
-    params = {key: to_tune_domain(value, stage.searcher) for key, value in space.items()}
-    if stage.repeats > 1:
-        params["repeat"] = tune.grid_search(list(range(stage.repeats)))
-    return params
 
 
 def build_scheduler(stage: Stage, space: Mapping[str, Any]) -> Any:
@@ -311,6 +284,8 @@ def run_tuner(
     """
     import logging
 
+    from ray import tune
+
     metric, mode = stage_metric(stage, space)
     # Tune's result grid reads each trial's metrics files to build dataframes we never use
     # (records come from checkpoints), and warns for every trial that had not reported yet
@@ -325,10 +300,22 @@ def run_tuner(
     experiment = _Experiment(trainable, metric, mode, searched, restore, on_trial_done)
     if runs_in_batches(stage):
         return _run_in_batches(experiment, f"{storage_path.rstrip('/')}/{name}", stage, space)
+    if stage.searcher == "optuna":  # the searcher suggests each point inside Tune's loop
+        return experiment.run(
+            storage_path, name, param_space(stage, space), build_search_alg(stage),
+            build_scheduler(stage, space), stage.num_samples,
+        )
+    # A grid or random search: every trial's config built here, once, in Tune's order.
+    trials = [trial_payload(build_trial(values, stage.trial), values, searched)
+              for values in tune_points(stage, space)]
     return experiment.run(
-        storage_path, name, param_space(stage, space), build_search_alg(stage),
-        build_scheduler(stage, space), stage.num_samples,
+        storage_path, name, {POINT_KEY: tune.grid_search(trials)}, build_search_alg(stage),
+        build_scheduler(stage, space), 1, columns=_point_columns(searched),
     )
+
+
+def _point_columns(searched: Sequence[str]) -> list[str]:
+    return [f"{POINT_KEY}/shown/{key}" for key in searched]
 
 
 @dataclass
@@ -401,20 +388,6 @@ class _Experiment:
         return outcomes
 
 
-def draw_variants(params: Mapping[str, Any], num_samples: int, seed: int) -> list[dict[str, Any]]:
-    """Every trial a grid or random search would run, in Tune's order, from the same seeded
-    generator Tune's BasicVariantGenerator uses."""
-    from ray.tune.search.sample import _BackwardsCompatibleNumpyRng
-    from ray.tune.search.variant_generator import generate_variants
-
-    rng = _BackwardsCompatibleNumpyRng(seed)
-    return [
-        spec["config"]
-        for _ in range(num_samples)
-        for _resolved, spec in generate_variants({"config": dict(params)}, random_state=rng)
-    ]
-
-
 def _run_in_batches(
     experiment: _Experiment, location: str, stage: Stage, space: Mapping[str, Any]
 ) -> list[TrialOutcome]:
@@ -443,7 +416,7 @@ def _run_in_batches(
                 searcher.on_trial_complete(str(index), {metric: value} if found else None,
                                            error=not found)
     else:
-        points = draw_variants(params, stage.num_samples, stage.searcher_seed)
+        points = tune_points(stage, space)
         num_trials = len(points)
 
         def draw(start: int, count: int) -> list[dict[str, Any]]:
@@ -460,11 +433,12 @@ def _run_in_batches(
                 point[STOP_AT_EPOCH] = stop_at
             if trial.continue_from is not None:
                 point[CONTINUE_FROM] = trial.continue_from
-            given.append(point)
+            given.append(trial_payload(build_trial(point, stage.trial), trial.values,
+                                       experiment.searched))
         outcomes = experiment.run(
             location, name, {POINT_KEY: tune.grid_search(given)},
             BasicVariantGenerator(max_concurrent=stage.max_concurrent), FIFOScheduler(), 1,
-            columns=[f"{POINT_KEY}/{key}" for key in experiment.searched], live=False,
+            columns=_point_columns(experiment.searched), live=False,
         )
         by_index = {o.config[TRIAL_INDEX]: o for o in outcomes}
         return [by_index[trial.index] for trial in trials]

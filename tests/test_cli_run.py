@@ -422,7 +422,9 @@ def test_ctrl_c_then_resume_keeps_the_trials_that_had_finished(tmp_path, cluster
     for result in stage_dir.glob("trial_*/result.json"):
         lines = result.read_text().splitlines()
         if len(lines) == 3:
-            finished[json.loads(lines[-1])["config"]["variant"]["label"]] = result.read_text()
+            # Tune's config is the trial as the driver built it (harness.expansion).
+            trial = json.loads(lines[-1])["config"]["harness.point"]
+            finished[trial["label"]] = result.read_text()
     assert "first" in finished and "held" not in finished
 
     flag.unlink()  # the outside hold is gone
@@ -470,7 +472,8 @@ def test_resume_refuses_a_stage_whose_definition_changed_and_rerun_replaces_it(
     import dataclasses
 
     from harness.errors import HarnessError
-    from harness.runner import RunOptions, run_study
+    from harness.plan import RunOptions
+    from harness.results import run_study
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     options = RunOptions("tiny", "quick", runs_dir=tmp_path / "runs",
@@ -516,7 +519,8 @@ def test_a_refused_resume_leaves_the_finished_parent_run_as_it_was(tmp_path, clu
     from mlflow_store import search_runs
 
     from harness.errors import HarnessError
-    from harness.runner import RunOptions, run_study
+    from harness.plan import RunOptions
+    from harness.results import run_study
     from harness.tracking import tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -179,7 +179,8 @@ def ray_instance(ray_cluster: str) -> None:
 
 def _run(root: Path, profile: str, tracking: bool = False) -> list[dict[str, Any]]:
     pytest.importorskip("ray.tune")
-    from harness.runner import RunOptions, run_study
+    from harness.plan import RunOptions
+    from harness.results import run_study
 
     options = RunOptions("determinism", profile, runs_dir=root / "runs",
                          results_dir=root / "results", tracking=tracking)

@@ -9,11 +9,11 @@ import torch
 
 from harness.config import TrialConfig
 from harness.errors import ConfigError
+from harness.expansion import build_trial
 from harness.losses import create_loss
 from harness.pricing.placeholders import Reads, placeholder_records
 from harness.pricing.stages import StageConfigs, enumerate_points
 from harness.study import get_study, list_studies
-from harness.trials import split_trial_values
 
 LONG_TAIL = [500, 300, 180, 110, 65, 40, 24, 14, 9, 5]
 # What decides a trial's training or scoring beside its loss: left out of the comparison.
@@ -30,7 +30,7 @@ def _stage_configs(profile):
         configs = StageConfigs([])
         for point in enumerate_points(space, seed=0):
             try:
-                spec = split_trial_values(point, stage.trial)
+                spec = build_trial(point, stage.trial)
             except ConfigError:
                 continue
             configs.items.append((spec.config, spec.label))

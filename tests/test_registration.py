@@ -238,7 +238,7 @@ def test_the_dry_run_power_table_names_the_pilot_and_the_profiles_n(tmp_path: Pa
     folder = tmp_path / "denoising" / "mini" / "records" / "denoise"
     for i, r in enumerate(records):
         write_json_atomic(folder / f"{i}.json", r)
-    text = power_text("denoising", "mini", tmp_path)
+    text = power_text(get_study("denoising"), "mini", tmp_path)
     gaussian = denoising.MATCHES_CLEAN["gaussian"]
     line = next(line for line in text.splitlines() if line.startswith(f"- {gaussian.name}"))
     n_mini = claim_entries(get_study("denoising"), "mini")[gaussian.name]["n"]
@@ -251,7 +251,7 @@ def test_the_dry_run_power_table_names_the_pilot_and_the_profiles_n(tmp_path: Pa
 
 
 def test_the_dry_run_power_table_says_when_the_pilot_is_missing(tmp_path: Path):
-    assert "are not there" in power_text("denoising", "mini", tmp_path)
+    assert "are not there" in power_text(get_study("denoising"), "mini", tmp_path)
 
 
 # ---------------------------------------------------------------------------- test-set variance
@@ -293,7 +293,7 @@ def test_a_pilot_outside_a_claims_gate_sizes_no_n(tmp_path: Path):
     folder = tmp_path / "imbalance" / "mini" / "records" / "main"
     for i, r in enumerate(records):
         write_json_atomic(folder / f"{i}.json", r)
-    lines = power_text("imbalance", "mini", tmp_path).splitlines()
+    lines = power_text(get_study("imbalance"), "mini", tmp_path).splitlines()
     rare = next(line for line in lines if line.startswith("- CB-focal helps the rarer"))
     assert "its gate failed in the pilot (CE at or below chance" in rare
     assert "needs n" not in rare and "underpowered" not in rare

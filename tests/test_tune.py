@@ -16,7 +16,9 @@ pytest.importorskip("mlflow")
 import tiny_study  # noqa: E402
 from mlflow_store import search_runs  # noqa: E402
 
-from harness.runner import RunOptions, RunSummary, TrialsFailed, run_study  # noqa: E402
+from harness.plan import RunOptions  # noqa: E402
+from harness.results import RunSummary, run_study  # noqa: E402
+from harness.runner import TrialsFailed  # noqa: E402
 from harness.tracking import tracking_uri  # noqa: E402
 
 # Every test here runs on the session's Ray instance, started by the fixture below.

@@ -15,14 +15,14 @@ import torch
 from harness.config import TrialConfig
 from harness.data import load_dataset
 from harness.errors import ConfigError
-from harness.plan import check_validation_fits
+from harness.expansion import build_trial, check_validation_fits
 from harness.pricing.placeholders import Reads, placeholder_records
 from harness.pricing.stages import StageConfigs, enumerate_points
 from harness.space import grid, variants
 from harness.study import Stage, get_study, list_studies
 from harness.train import train
 from harness.trial_data import balanced_from_unused, prepare_trial_data, stratified_holdout
-from harness.trials import held_out_from_test, split_trial_values, stage_chooses, stage_metric
+from harness.trials import held_out_from_test, stage_chooses, stage_metric
 
 DIGITS = {"dataset": "digits", "model": "mlp", "device": "cpu", "epochs": 1}
 
@@ -180,7 +180,7 @@ def test_a_stage_may_not_choose_on_the_test_split(stage, space, fragment) -> Non
 def _records(stage: Stage, space, seed_test: int) -> list[dict]:
     configs = StageConfigs([])
     for point in enumerate_points(space, seed=0):
-        spec = split_trial_values(point, stage.trial)
+        spec = build_trial(point, stage.trial)
         configs.items.append((spec.config, spec.label))
     records = placeholder_records(stage, space, configs, Reads())
     generator = torch.Generator().manual_seed(seed_test)

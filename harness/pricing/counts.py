@@ -7,40 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Train-split class counts and test size of datasets too big to load for a dry run.
-KNOWN_COUNTS: dict[str, tuple[tuple[int, ...], int]] = {"cifar10": ((5000,) * 10, 10000)}
+from harness.dataset_counts import KNOWN_COUNTS, DatasetCounts, dataset_counts
 
-
-@dataclass(frozen=True)
-class DatasetCounts:
-    train: tuple[int, ...]  # per class
-    test: int
-    image_shape: tuple[int, int, int]
-
-
-_COUNTS: dict[tuple[str, str | None], DatasetCounts] = {}
-
-
-def dataset_counts(name: str, data_root: str | None = None) -> DatasetCounts:
-    """Class counts and shape of a dataset: from KNOWN_COUNTS (CIFAR-10 is not read for a
-    dry run), else by loading it (the embedded datasets load in a moment)."""
-    key = (name, data_root)
-    if key not in _COUNTS:
-        from harness.data import dataset_facts
-
-        facts = dataset_facts(name)
-        if name in KNOWN_COUNTS and facts.get("image_shape"):
-            train, test = KNOWN_COUNTS[name]
-            _COUNTS[key] = DatasetCounts(tuple(train), test, tuple(facts["image_shape"]))
-        else:
-            import torch
-
-            from harness.data import load_dataset
-
-            data = load_dataset(name, data_root)
-            counts = torch.bincount(data.train.labels, minlength=data.num_classes).tolist()
-            _COUNTS[key] = DatasetCounts(tuple(counts), len(data.test), data.image_shape)
-    return _COUNTS[key]
+__all__ = ["KNOWN_COUNTS", "DatasetCounts", "EvalExtras", "dataset_counts", "eval_extras",
+           "evaluated_images", "train_images"]
 
 
 def train_images(config: Any, counts: DatasetCounts) -> int:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.study import Stage
 
-if TYPE_CHECKING:
-    from harness.pricing.stages import StageConfigs
+
+@dataclass
+class StageConfigs:
+    """A stage's enumerated trial configs, for the cost points and placeholder records."""
+
+    items: list[tuple[Any, str | None]]  # (config, variant label)
+    skipped: int = 0
 
 
 @dataclass

@@ -4,7 +4,6 @@ package docstring for how searched spaces and dependent stages are enumerated.""
 
 from __future__ import annotations
 
-import math
 import random
 import zlib
 from collections.abc import Iterable, Mapping
@@ -12,22 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.pricing.counts import dataset_counts, eval_extras, evaluated_images, train_images
-from harness.pricing.placeholders import Reads, placeholder_records
-from harness.pricing.workload import Workload, macs_of, model_costs, workload_of
-from harness.space import (
-    Choice,
-    Grid,
-    IntRange,
-    LogUniform,
-    Uniform,
-    grid_size,
+from harness.expansion import (  # noqa: F401 - the limits re-exported for harness.pricing
+    INT_RANGE_VALUES,
+    MAX_ENUMERATED,
+    build_trial,
+    check_profile,
+    enumerate_points,
+    resolve_space,
+    stage_space,
 )
+from harness.pricing.counts import dataset_counts, eval_extras, evaluated_images, train_images
+from harness.pricing.placeholders import Reads, StageConfigs, placeholder_records
+from harness.pricing.workload import Workload, macs_of, model_costs, workload_of
+from harness.space import grid_size
 from harness.study import Profile, Stage, Study
 
-MAX_ENUMERATED = 512  # configurations of a searched space looked at per stage
 MAX_POINTS = 12  # distinct workloads kept per stage; more are sampled down to this
-INT_RANGE_VALUES = 16  # an int range wider than this is represented by 16 spread values
 
 
 @dataclass(frozen=True)
@@ -85,62 +84,16 @@ def stage_trials(stage: Stage, space: Mapping[str, Any]) -> int:
     return points * stage.repeats * stage.num_samples
 
 
-def _domain_values(value: Any) -> tuple[Any, ...] | None:
-    """The values a domain contributes to cost enumeration; None for a constant. Float
-    ranges (learning rates, dropout) do not change a step's cost: their middle stands in."""
-    if isinstance(value, Grid | Choice):
-        return tuple(value.values)
-    if isinstance(value, IntRange):
-        span = value.high - value.low
-        if span < INT_RANGE_VALUES:
-            return tuple(range(value.low, value.high + 1))
-        return tuple(sorted({value.low + round(i * span / (INT_RANGE_VALUES - 1))
-                             for i in range(INT_RANGE_VALUES)}))
-    if isinstance(value, Uniform):
-        return ((value.low + value.high) / 2,)
-    if isinstance(value, LogUniform):
-        return (math.sqrt(value.low * value.high),)
-    return None
-
-
-def enumerate_points(space: Mapping[str, Any], limit: int = MAX_ENUMERATED,
-                     seed: int = 0) -> list[dict[str, Any]]:
-    """Concrete configurations of a space, each standing for an equal share of its trials:
-    every combination when there are at most ``limit``, else ``limit`` seeded draws."""
-    constants = {k: v for k, v in space.items() if _domain_values(v) is None}
-    keys = [k for k in space if _domain_values(space[k]) is not None]
-    values = [_domain_values(space[k]) or () for k in keys]
-    total = math.prod(len(v) for v in values)
-    if total <= limit:
-        import itertools
-
-        combos: Iterable[tuple[Any, ...]] = itertools.product(*values)
-    else:
-        rng = random.Random(seed)
-        combos = [tuple(rng.choice(v) for v in values) for _ in range(limit)]
-    return [{**constants, **dict(zip(keys, combo, strict=True))} for combo in combos]
-
-
 def trial_threads(stage: Stage) -> int:
     """CPU threads a trial of the stage gets: Ray sets OMP_NUM_THREADS to its CPUs."""
     return max(1, int(stage.cpus_per_trial))
 
 
-@dataclass
-class StageConfigs:
-    """A stage's enumerated trial configs, for the cost points and placeholder records."""
-
-    items: list[tuple[Any, str | None]]  # (config, variant label)
-    skipped: int = 0
-
-
 def _stage_configs(stage: Stage, space: Mapping[str, Any]) -> StageConfigs:
-    from harness.trials import split_trial_values
-
     out = StageConfigs([])
     for point in enumerate_points(space, seed=zlib.crc32(stage.name.encode())):
         try:
-            spec = split_trial_values(point, stage.trial)
+            spec = build_trial(point, stage.trial)
         except ConfigError:
             out.skipped += 1  # a combination the study cannot run: Tune would fail it too
             continue
@@ -158,7 +111,7 @@ def resolved_stage_configs(profile: Profile, labels: bool = False) -> Iterable[t
     for stage in profile.stages:
         reads.stages = set()
         try:
-            space = stage.space(earlier) if callable(stage.space) else stage.space
+            space = resolve_space(stage, {}, earlier)
         except Exception:  # noqa: BLE001 - an unresolvable builder has nothing to list
             yield stage, []
             continue
@@ -203,22 +156,9 @@ def _cost_points(stage: Stage, configs: StageConfigs, trials: int, data_root: st
     return points, sampled
 
 
-def check_profile(profile: Profile, raw_overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``harness.plan.plan_run`` checks before Ray, minus Ray, MLflow and folders:
-    the typed ``--set`` overrides, and every static stage's space."""
-    from harness.plan import apply_overrides, typed_overrides, validate_space
-
-    overrides = typed_overrides(profile, raw_overrides)
-    for stage in profile.stages:
-        if not callable(stage.space):
-            validate_space(stage, apply_overrides(stage.space, overrides))
-    return overrides
-
-
 def plan_profile(study: Study, profile: Profile, overrides: Mapping[str, Any] | None = None,
                  data_root: str | None = None) -> ProfilePlan:
     """The cost plan of one profile (``overrides`` typed, as ``check_profile`` returns)."""
-    from harness.plan import apply_overrides, validate_space
     from harness.trials import max_epochs
 
     overrides = dict(overrides or {})
@@ -228,19 +168,15 @@ def plan_profile(study: Study, profile: Profile, overrides: Mapping[str, Any] | 
     reads = Reads()  # shared by every placeholder record; reset per stage
     for stage in profile.stages:
         reads.stages = set()
-        if callable(stage.space):
-            try:
-                space = apply_overrides(dict(stage.space(earlier)), overrides)
-                validate_space(stage, space)
-            except Exception as error:  # noqa: BLE001 - any builder failure is reported
-                stages.append(StagePlan(
-                    stage.name, None, 0, stage.scheduler, stage.trial,
-                    depends_on=tuple(s.name for s in profile.stages if s.name in reads.stages),
-                    error=f"{type(error).__name__}: {error}",
-                    gpus_per_trial=stage.gpus_per_trial))
-                continue
-        else:
-            space = apply_overrides(stage.space, overrides)
+        try:
+            space = stage_space(stage, overrides, earlier)  # a static one: checked already
+        except Exception as error:  # noqa: BLE001 - any builder failure is reported
+            stages.append(StagePlan(
+                stage.name, None, 0, stage.scheduler, stage.trial,
+                depends_on=tuple(s.name for s in profile.stages if s.name in reads.stages),
+                error=f"{type(error).__name__}: {error}",
+                gpus_per_trial=stage.gpus_per_trial))
+            continue
         trials = stage_trials(stage, space)
         configs = _stage_configs(stage, space)
         points, sampled = _cost_points(stage, configs, trials, data_root, examples)

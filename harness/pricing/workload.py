@@ -98,8 +98,8 @@ def workload_of(config: Any, counts: DatasetCounts, threads: int = 1) -> Workloa
 def macs_of(workload: Workload) -> int | None:
     """MACs per image, from the model built on the meta device (no memory, no time)."""
     try:
+        from harness.expansion import model_on_meta
         from harness.models import count_macs
-        from harness.plan import model_on_meta
 
         model = model_on_meta(workload.model, workload.outputs, workload.in_shape,
                               dict(workload.options))
@@ -121,7 +121,7 @@ def model_costs(workload: Workload) -> tuple[int | None, int | None]:
         import torch
         from torch.utils._python_dispatch import TorchDispatchMode
 
-        from harness.plan import model_on_meta
+        from harness.expansion import model_on_meta
 
         model = model_on_meta(workload.model, workload.outputs, workload.in_shape,
                               dict(workload.options))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.evidence import Evidence
+from harness.layout import results_folder, results_records, run_file
 from harness.records import finished, load_records
 from harness.report.deviations import not_done
 from harness.report.stages_table import stages_table
@@ -179,7 +180,7 @@ def setup_facts(records: list[dict[str, Any]], run: Mapping[str, Any] | None) ->
 
 
 def _results_folder(results_dir: Path, study: str, profile: str) -> Path:
-    return results_dir / study / profile
+    return results_folder(results_dir, study, profile)
 
 
 def build_section(study: Study, profile: str, results_dir: Path) -> Section:
@@ -191,14 +192,14 @@ def build_section(study: Study, profile: str, results_dir: Path) -> Section:
     if profile not in study.profiles:
         section.command = f"(study {study.name} has no {profile} profile)"
         return section
-    records_dir = folder / "records"
+    records_dir = results_records(results_dir, study.name, profile)
     if study.narrative is None or not records_dir.is_dir() or not any(records_dir.rglob("*.json")):
         return section
     records = load_records(records_dir)
     if not finished(records):
         return section
-    run_file = folder / "run.json"
-    run = json.loads(run_file.read_text()) if run_file.is_file() else None
+    path = run_file(results_dir, study.name, profile)
+    run = json.loads(path.read_text()) if path.is_file() else None
     section.narrative = study.narrate(records, profile, results_dir)
     section.registration = registration_note(study, profile, run)
     section.setup = setup_facts(records, run)
