@@ -41,6 +41,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "harness.outputs",
         "harness.compiling",
         "harness.run_conditions",
+        "harness.layout",  # where results and records go, as paths only
     ),
     # 1 declaration: what a study says and the registries it names: models, losses, data
     # sets, task kinds (what a task is, without training it), the config and its
@@ -50,6 +51,8 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "harness.records",
         "harness.study",
         "harness.evidence",
+        "harness.intervals",  # the evidence's confidence intervals
+        "harness.dataset_counts",  # a data set's split sizes, for plans and prices
         "harness.registration",
         "harness.pairing",
         "harness.scope",
@@ -90,6 +93,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "harness.halving",
         "harness.selection",
         "harness.placement",
+        "harness.stage_records",  # a stage's records written as its trials finish
     ),
     # 4 presentation: the results folder, tables, figures, the paper, prices, the UI, the
     # command line and the benchmarks that drive it all.
@@ -102,6 +106,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "harness.ui",
         "harness.ui_views",
         "harness.reproduce",
+        "harness.reproduce_facts",
         "harness.agreement",
         "harness.cli",
         "benchmarks.*",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from harness.report.ascii_math import ascii_math_latex
-from harness.report.tables import latex_escape
+from harness.report.latex_escape import latex_escape
 
 _CODE = re.compile(r"`([^`\n]+)`")
 # A path or other long run with slashes (results/<study>/<profile>/run.json): it may break

@@ -18,6 +18,8 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.files import atomic_path, write_text_atomic  # noqa: F401  (re-exported)
+from harness.report.latex_escape import latex_escape  # noqa: F401  (re-exported)
+from harness.report.latex_text import tex_text
 from harness.report.table_layout import Layout, plan_layout
 
 Direction = Literal["max", "min"]
@@ -138,43 +140,6 @@ def _is_nan(value: Any) -> bool:
         return False
 
 
-_LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    # With the default OT1 font encoding these print as other glyphs unless escaped.
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-    "|": r"\textbar{}",
-    # Unicode that tables here actually use; pdflatex without inputenc chokes on it.
-    "±": r"$\pm$",
-    "×": r"$\times$",
-    "−": r"$-$",
-    # Dashes as commands, so a "--" in the .tex is always a mistake (a flag lost to an en dash).
-    "—": r"\textemdash{}",
-    "–": r"\textendash{}",
-    "≤": r"$\leq$",
-    "≥": r"$\geq$",
-    "≈": r"$\approx$",
-    "→": r"$\rightarrow$",
-    "α": r"$\alpha$",
-    "β": r"$\beta$",
-    "γ": r"$\gamma$",
-    "λ": r"$\lambda$",
-    "η": r"$\eta$",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX special characters and spell common Unicode symbols in LaTeX."""
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
 _LONG_TOKEN = re.compile(r"\S{19,}")
@@ -191,8 +156,6 @@ def _cell_tex(text: str) -> str:
 
 def _caption_tex(text: str) -> str:
     """Captions, notes and maths cells as the paper's prose (harness.report.latex_text)."""
-    from harness.report.latex_text import tex_text  # it builds on latex_escape above
-
     return tex_text(text)
 
 
