@@ -31,7 +31,7 @@ def paper_profile_cost(studies: Sequence[Study], results_dir: Path) -> tuple[Tab
         if PAPER not in study.profiles:
             continue
         profile = study.profile(PAPER)
-        plan = pricing.plan_profile(study, profile, pricing.check_profile(profile, ()), None)
+        plan = pricing.plan_profile(study, profile, pricing.check_profile(profile, {}), None)
         plans.append(plan)
         estimate = pricing.estimate_profile(plan, None, gpu)
         priced = [s for s in estimate.stages if s.gpu_hours is not None]
