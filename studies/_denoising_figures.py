@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from harness.records import finished, is_finished, resolved_config
 from harness.report import Plot, history_frame, line_with_bands
 from harness.report.figures import new_figure, report_style
+from harness.report.table_layout import LINE_PT
 
 
 def psnr_curves(records: list[dict[str, Any]], caption_data: str,
@@ -59,7 +60,7 @@ def decode_strip(text: str):
 
 
 SAMPLE_IMAGES = 2  # test images per cell: two 32-px tiles print ~0.65 in wide each
-PAGE_WIDTH_IN = 6.5  # the report's \linewidth (472 pt), so fonts print at their own size
+PAGE_WIDTH_IN = LINE_PT / 72.0  # the report's \linewidth (472 pt), so fonts print at their own size
 LABEL_WIDTH_IN = 0.85  # the left margin that holds each row's noise model, horizontal
 
 

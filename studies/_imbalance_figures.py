@@ -12,8 +12,9 @@ import pandas as pd
 
 from harness.report import Plot
 from harness.report.figures import new_figure, report_style
+from harness.report.table_layout import LINE_PT
 
-PAGE_WIDTH_IN = 6.5  # the report's \linewidth (472 pt), so fonts print at their own size
+PAGE_WIDTH_IN = LINE_PT / 72.0  # the report's \linewidth (472 pt), so fonts print at their own size
 REFERENCE = "CE"
 
 
