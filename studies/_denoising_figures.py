@@ -13,9 +13,12 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from harness.records import finished, is_finished, resolved_config
 from harness.report import Plot, history_frame, line_with_bands
 from harness.report.figures import new_figure, report_style
+from harness.report.table_layout import LINE_PT
 
 
 def psnr_curves(records: list[dict[str, Any]], caption_data: str,
@@ -56,10 +59,16 @@ def decode_strip(text: str):
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
 
 
+SAMPLE_IMAGES = 2  # test images per cell: two 32-px tiles print ~0.65 in wide each
+PAGE_WIDTH_IN = LINE_PT / 72.0  # the report's \linewidth (472 pt), so fonts print at their own size
+LABEL_WIDTH_IN = 0.85  # the left margin that holds each row's noise model, horizontal
+
+
 def sample_grid(records: list[dict[str, Any]], names: Mapping[str, str]) -> Plot | None:
     """Rows: noise models; columns: clean, noisy input, the clean-target output and the
-    noisy-target output (seed 0, L2), from the strips each record keeps; ``names``: each
-    noise model's label, in row order."""
+    noisy-target output (seed 0, L2), the first SAMPLE_IMAGES test images of the strips each
+    record keeps, drawn pixel for pixel (no interpolation) at the width the paper prints;
+    ``names``: each noise model's label, in row order."""
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for record in records:
         config = resolved_config(record)
@@ -69,28 +78,44 @@ def sample_grid(records: list[dict[str, Any]], names: Mapping[str, str]) -> Plot
     noises = [n for n in names if (n, "clean") in chosen and (n, "noisy") in chosen]
     if not noises:
         return None
-    columns = ("clean", "noisy input", "clean-target output", "noisy-target output")
+    columns = ("clean", "noisy input", "clean-target\noutput", "noisy-target\noutput")
     first = decode_strip(chosen[(noises[0], "clean")]["samples_png"])
-    aspect = first.shape[1] / (first.shape[0] / 3)  # one row of the strip: width / height
-    fig, axes = new_figure((min(12.0, 1.6 * aspect * 4), 0.6 + 1.7 * len(noises)))
-    fig.delaxes(axes)
+    tile = first.shape[0] // 3  # the strip: three rows (clean, noisy, output) of square tiles
+    shown = min(SAMPLE_IMAGES, first.shape[1] // tile)
+    gap_in = 0.06
+    cell_w = (PAGE_WIDTH_IN - LABEL_WIDTH_IN - gap_in * 3) / 4
+    cell_h = cell_w * tile / (tile * shown)
+    header_in = 0.42
+    height = header_in + len(noises) * cell_h + (len(noises) - 1) * gap_in + 0.05
+    fig = Figure(figsize=(PAGE_WIDTH_IN, height))  # placed by hand: exact, tight spacing
     with report_style():
-        grid = fig.subplots(len(noises), 4, squeeze=False)
         for row, noise in enumerate(noises):
             clean_run = decode_strip(chosen[(noise, "clean")]["samples_png"])
             noisy_run = decode_strip(chosen[(noise, "noisy")]["samples_png"])
-            third = clean_run.shape[0] // 3
-            panels = (clean_run[:third], clean_run[third:2 * third], clean_run[2 * third:],
-                      noisy_run[2 * third:])
+            width = tile * shown
+            panels = (clean_run[:tile, :width], clean_run[tile:2 * tile, :width],
+                      clean_run[2 * tile:3 * tile, :width], noisy_run[2 * tile:3 * tile, :width])
+            bottom = height - header_in - (row + 1) * cell_h - row * gap_in
             for col, panel in enumerate(panels):
-                ax = grid[row][col]
-                ax.imshow(panel, interpolation="nearest")
+                left = LABEL_WIDTH_IN + col * (cell_w + gap_in)
+                ax = fig.add_axes((left / PAGE_WIDTH_IN, bottom / height,
+                                   cell_w / PAGE_WIDTH_IN, cell_h / height))
+                ax.imshow(panel, interpolation="nearest", aspect="auto")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.grid(False)
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
                 if row == 0:
-                    ax.set_title(columns[col], fontsize=8)
-                if col == 0:
-                    ax.set_ylabel(names[noise], fontsize=8)
-    return Plot("samples", fig, "Test images, one row per noise model: clean, noisy input, and "
-                "the outputs of the U-Nets trained with L2 on clean and on noisy targets (seed 0).")
+                    ax.set_title(columns[col], fontsize=9, pad=3)
+            fig.text(0.04 / PAGE_WIDTH_IN, (bottom + cell_h / 2) / height,
+                     _two_lines(names[noise]), fontsize=9, ha="left", va="center")
+    return Plot("samples", fig, f"The first {shown} test images, one row per noise model: "
+                "clean, noisy input, and the outputs of the U-Nets trained with L2 on clean and "
+                "on noisy targets (seed 0), drawn pixel for pixel.")
+
+
+def _two_lines(label: str) -> str:
+    """``Gaussian (sigma 25)`` as two lines, the name over its level, to fit the margin."""
+    name, _, level = label.partition(" (")
+    return f"{name}\n({level}" if level else name

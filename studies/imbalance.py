@@ -33,6 +33,7 @@ from harness.selection import mean_selection_score
 from harness.space import LABEL_KEY, grid, variants
 from harness.study import Narrative, Pilot, Profile, Stage, Study, register_study
 from studies._imbalance_evidence import cb_focal_label, overall_error_evidence, rarer_half_evidence
+from studies._imbalance_figures import per_class_panels
 
 SWEEP_FACTOR = 100
 # The write-up's claims, fixed before any trial runs: each compares CB-focal (the sweep's
@@ -364,11 +365,8 @@ def summary(records: list[dict[str, Any]], profile: str) -> list[Any]:
         long["imbalance factor"] = long["config.imbalance_factor"]
         long["loss"] = long["label"]
         top = long[long["imbalance factor"] == long["imbalance factor"].max()]
-        outputs.append(Plot("per_class_vs_frequency", line_with_bands(
-            top, "train images", "accuracy", hue="loss", logx=True,
-            xlabel="training images of the class", ylabel="test accuracy", bounds=(0.0, 1.0),
-            title=f"{caption_data}, IF {top['imbalance factor'].iloc[0]:g}"),
-            "Per-class test accuracy against class frequency, one line per loss (mean ± sd)."))
+        outputs.append(per_class_panels(
+            top, f"{caption_data}, IF {top['imbalance factor'].iloc[0]:g}"))
     errors = _error_frame(frame, "main").rename(columns={"label": "loss"})
     if errors["IF"].nunique() > 1:
         outputs.append(Plot("error_vs_factor", line_with_bands(
