@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
         Tracker.log_trial = _timed("  mlflow per trial (bg)", Tracker.log_trial)
         Tracker.sync_stage = _timed("  mlflow reconcile", Tracker.sync_stage)
-        Tracker.open = classmethod(_timed("  mlflow open (bg)", Tracker.open.__func__))
+        Tracker.open = classmethod(_timed("  mlflow open", Tracker.open.__func__))
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as folder:
         start = time.perf_counter()
         summary = results.run_study(

@@ -113,9 +113,9 @@ class ReproduceSummary:
 def committed_records(study: str, profile: str,
                       results_dir: str | Path | None) -> list[tuple[Path, dict[str, Any]]]:
     """(path, record) for every record committed in results/<study>/<profile>/records/."""
-    from harness.plan import RECORDS_DIR, resolve_results_dir
+    from harness.layout import resolve_results_dir, results_records
 
-    folder = resolve_results_dir(results_dir) / study / profile / RECORDS_DIR
+    folder = results_records(resolve_results_dir(results_dir), study, profile)
     paths = sorted(folder.rglob("*.json")) if folder.is_dir() else []
     if not paths:
         raise DataError(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.layout import results_records
 from harness.report.back_matter import BackMatter
 from harness.report.latex_text import code_latex, tex_text
 from harness.report.references import cite_mentions
@@ -88,7 +89,7 @@ def render_markdown(sections: Sequence[Section], profile: str, out_dir: Path,
         if section.not_done:
             lines += ["**Not done at this profile.**", ""]
             lines += [f"- {item}" for item in section.not_done] + [""]
-        folder = out_dir.parent.parent / section.study / profile / "records"
+        folder = results_records(out_dir.parent.parent, section.study, profile)
         links = ", ".join(
             f"[{stage}]({Path(os.path.relpath(folder / stage, out_dir)).as_posix()}/)"
             for stage, _ in section.records)
