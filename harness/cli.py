@@ -25,7 +25,7 @@ def progress_line(metrics: dict, epochs: int) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from harness.config import TrialConfig, parse_overrides
-    from harness.plan import resolve_runs_dir
+    from harness.layout import resolve_runs_dir
     from harness.records import write_record
     from harness.train import train
 
@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
             print_dry_runs([replace(options, study=name) for name in list_studies()])
         else:
             print_dry_run(options)
-            from harness.plan import resolve_results_dir
+            from harness.layout import resolve_results_dir
             from harness.power import power_text
             from harness.study import get_study
 
@@ -183,7 +183,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.plan import resolve_results_dir
+    from harness.layout import resolve_results_dir
     from harness.report.paper import write_report
 
     for path in write_report(args.profile, resolve_results_dir(args.results_dir),
@@ -195,7 +195,7 @@ def _report(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     import os
 
-    from harness.plan import resolve_runs_dir
+    from harness.layout import resolve_runs_dir
     from harness.tracking import tracking_uri
     from harness.ui import home_url, ui_links
 

@@ -23,17 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.expansion import (  # noqa: F401 - apply_overrides etc. re-exported
-    apply_overrides,
-    check_profile,
-    resolve_space,
-    sample_points,
-    validate_space,
-)
-from harness.layout import (  # noqa: F401 - re-exported: the folders a run resolves
-    RECORDS_DIR,
-    default_folder,
-    project_root,
+from harness.expansion import check_profile, resolve_space
+from harness.layout import (
     resolve_results_dir,
     resolve_runs_dir,
     results_folder,

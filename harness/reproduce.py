@@ -381,7 +381,7 @@ def _chosen_line(path: Path, record: Mapping[str, Any], root: Path) -> str:
 def reproduce(options: ReproduceOptions, echo: Printer = print) -> ReproduceSummary:
     """Choose, rebuild and (unless a dry run) re-train the records, echoing the then/now
     facts and one row per record; raises ReproductionDiffers when a row differs."""
-    from harness.plan import resolve_results_dir
+    from harness.layout import resolve_results_dir
     from harness.study import get_study
 
     started = time.perf_counter()

@@ -26,13 +26,7 @@ from harness.layout import (
 from harness.plan import RunOptions, check_results_target, plan_run
 from harness.records import finished
 from harness.registration import read_registration
-from harness.stage_records import (  # noqa: F401 - re-exported
-    new_folder,
-    replace_stage_records,
-    sort_records,
-    umask_mode,
-    write_stage_records,
-)
+from harness.stage_records import new_folder, sort_records, write_stage_records
 from harness.study import Study, get_study
 from harness.write_errors import folder_size, is_file_system_error, write_failed
 

@@ -179,7 +179,8 @@ def test_unwritable_runs_or_results_folder_fails_first(tmp_path, earlier_results
 
 
 def test_resume_refuses_a_run_started_with_other_settings(tmp_path, capsys):
-    from harness.plan import apply_overrides, stage_definition, stage_fingerprint
+    from harness.expansion import apply_overrides
+    from harness.plan import stage_definition, stage_fingerprint
 
     state = tmp_path / "runs" / "ray" / "tiny-quick"
     state.mkdir(parents=True)

@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.plan import (
-    check_results_target,
-    project_root,
-    resolve_results_dir,
-    resolve_runs_dir,
-    stage_fingerprint,
-)
+from harness.layout import project_root, resolve_results_dir, resolve_runs_dir
+from harness.plan import check_results_target, stage_fingerprint
 from harness.space import grid
 from harness.study import Stage
 
@@ -97,10 +92,10 @@ def _state_of_an_earlier_run(tmp_path: Path, profile: str, stages_done: int,
     pytest.importorskip("ray")
     import tiny_study  # noqa: F401 - registers the tiny study
 
+    from harness.expansion import apply_overrides
     from harness.files import write_json_atomic
     from harness.plan import (
         RunOptions,
-        apply_overrides,
         done_marker,
         plan_run,
         stage_definition,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.plan import RunOptions, sample_points, validate_space
+from harness.expansion import sample_points, validate_space
+from harness.plan import RunOptions
 from harness.results import run_study
 from harness.study import STUDIES, STUDY_MODULES_ENV, get_study, list_studies
 from studies.cnn_search import doubling_effects, top_configurations

@@ -90,7 +90,7 @@ def test_theory_reads_denoising_from_the_folder_it_is_given_and_no_other(tmp_pat
 def test_the_default_folders_point_into_the_test_session(sealed_from_checkout):
     # Fails when conftest's sealed_from_checkout is removed: the defaults are then the
     # checkout's own runs/ and results/, where the main job writes.
-    from harness.plan import resolve_results_dir, resolve_runs_dir
+    from harness.layout import resolve_results_dir, resolve_runs_dir
 
     assert resolve_results_dir(None) == sealed_from_checkout / "results"
     assert resolve_runs_dir(None) == sealed_from_checkout / "runs"

@@ -80,7 +80,7 @@ def test_a_kind_declares_its_options_and_facts_and_a_training_class_names_a_kind
 
 
 def test_a_unet_too_deep_for_the_images_fails_at_plan_time() -> None:
-    from harness.plan import validate_space
+    from harness.expansion import validate_space
     from harness.study import Stage
 
     stage = Stage("s", {"task": "denoise", "dataset": "digits", "model.depth": 5})
@@ -91,7 +91,7 @@ def test_a_unet_too_deep_for_the_images_fails_at_plan_time() -> None:
 
 
 def test_a_crop_larger_than_the_images_fails_at_plan_time() -> None:
-    from harness.plan import validate_space
+    from harness.expansion import validate_space
     from harness.study import Stage
 
     stage = Stage("s", {"dataset": "digits", "crop_size": 28})

@@ -25,7 +25,7 @@ from harness.pricing.timing import budget_seconds, machine_name, measure
 
 def _local_and_gpu(plans: Sequence[ProfilePlan], options: Any,
                    echo: Callable[[str], None]) -> tuple[ThroughputTable, ThroughputTable | None]:
-    from harness.plan import resolve_results_dir, resolve_runs_dir
+    from harness.layout import resolve_results_dir, resolve_runs_dir
 
     device_type, name = machine_name()
     gpu_path = find_gpu_table(resolve_results_dir(options.results_dir))

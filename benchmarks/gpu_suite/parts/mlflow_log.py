@@ -32,7 +32,7 @@ def part_mlflow(ctx: Context) -> dict[str, Any]:
         raise SkipPart(f"MLflow not importable ({ctx.modules['mlflow']['why']})")
     import mlflow
 
-    from harness.plan import resolve_runs_dir
+    from harness.layout import resolve_runs_dir
     from harness.tracking import ARTIFACTS_DIR, quiet_mlflow, tracking_uri
 
     quiet_mlflow()
